@@ -1,0 +1,310 @@
+"""The durable engine: jobs from the jobs table run as DBOS workflows, one at a time per key.
+
+    webhook ─▶ JobStore.submit (group commit, before the 202)
+                   │ forwarder, in id order
+                   ▼
+             DBOS queue, partitioned by key (partition_concurrency=1)
+                   │
+                   ▼
+             run_job workflow ─▶ KeyGuard ─▶ the function registered for the job's kind
+                                              (its `ctx.step(...)` calls are checkpointed:
+                                               a completed step is not run again after a crash)
+
+Why a jobs table in front of DBOS: one DBOS enqueue costs a few milliseconds, too slow for the
+webhook's hot path; the table takes a whole burst in one commit, and the forwarder enqueues
+behind it. The workflow id is derived from the job id, so forwarding twice is harmless, and
+zero-padded, so DBOS's same-second tie-break on SQLite follows arrival order.
+
+Why a key guard on top of the partitioned queue: cancelling a workflow frees its partition at
+once, while a cancelled step may still be cleaning up (killing the agent's processes). The
+guard is held until the job's function has really returned.
+
+DBOS is a process-wide singleton, so is the engine: `run_job` finds it in `_active`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+from dbos import DBOS, DBOSClient, SetEnqueueOptions, SetWorkflowID
+from dbos._error import DBOSWorkflowCancelledError
+
+from bot import logs
+from bot.errors import JobCancelled, TransientError
+from bot.jobstore import FINAL_STATES, Job, JobStore, workflow_id_for
+from bot.redact import redact
+from bot.routing import JobRequest
+from bot.settings import Settings
+
+log = logs.get_logger(__name__)
+
+QUEUE_NAME = "backend-bot-jobs"
+# Pinned: DBOS only resumes a dead process's workflows under the same application version.
+APPLICATION_VERSION = "backend-bot-1"
+
+JobFunction = Callable[["JobContext"], Awaitable[str | None]]
+
+
+def is_transient(error: BaseException) -> bool:
+    return isinstance(error, (TransientError, httpx.TransportError, ConnectionError, TimeoutError))
+
+
+@dataclass
+class JobContext:
+    """What a job's function is given: the job, the settings, shared services, durable steps."""
+
+    job: Job
+    settings: Settings
+    engine: Engine
+    services: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def log(self) -> logging.Logger:
+        return logs.get_logger(f"bot.jobs.{self.job.kind}")
+
+    async def step(
+        self,
+        name: str,
+        fn: Callable[..., Any],
+        *args: Any,
+        retries: int = 0,
+        preemptible: bool = False,
+        **kwargs: Any,
+    ) -> Any:
+        """Run `fn` as a checkpointed step: after a crash its recorded result is reused.
+
+        `retries` retries transient failures with exponential backoff; `preemptible` lets a
+        cancellation interrupt a long step (the agent) rather than wait for it to end.
+        """
+        options: dict[str, Any] = {"name": name, "preemptible": preemptible}
+        if retries:
+            options.update(
+                retries_allowed=True,
+                max_attempts=retries + 1,
+                interval_seconds=self.engine.retry_interval,
+                backoff_rate=2.0,
+                should_retry=is_transient,
+            )
+        return await DBOS.run_step_async(options, fn, *args, **kwargs)
+
+
+class KeyGuard:
+    """One holder at a time per key, within this process."""
+
+    def __init__(self) -> None:
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._waiters: dict[str, int] = {}
+
+    @contextlib.asynccontextmanager
+    async def hold(self, key: str) -> AsyncIterator[None]:
+        lock = self._locks.setdefault(key, asyncio.Lock())
+        self._waiters[key] = self._waiters.get(key, 0) + 1
+        try:
+            async with lock:
+                yield
+        finally:
+            self._waiters[key] -= 1
+            if not self._waiters[key]:
+                del self._waiters[key]
+                del self._locks[key]
+
+
+_active: Engine | None = None
+
+
+def active_engine() -> Engine:
+    if _active is None:
+        raise RuntimeError("no engine is running in this process")
+    return _active
+
+
+class Engine:
+    def __init__(
+        self,
+        settings: Settings,
+        store: JobStore,
+        *,
+        run_workers: bool = True,
+        retry_interval: float = 2.0,
+        polling_interval: float = 0.25,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.run_workers = run_workers
+        self.retry_interval = retry_interval
+        self.polling_interval = polling_interval
+        self.kinds: dict[str, JobFunction] = {}
+        self.services: dict[str, Any] = {}
+        self.guard = KeyGuard()
+        self.on_finish: list[Callable[[Job], None]] = []
+        self._wake: asyncio.Event | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._forwarder: asyncio.Task | None = None
+        self._queue = None
+
+    def register(self, kind: str, fn: JobFunction) -> None:
+        self.kinds[kind] = fn
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    async def start(self) -> None:
+        global _active
+        if _active is not None:
+            raise RuntimeError("an engine is already running in this process")
+        self.store.open()
+        self._loop = asyncio.get_running_loop()
+        self._wake = asyncio.Event()
+        self.store.on_commit(lambda: self._loop.call_soon_threadsafe(self._wake.set))
+        DBOS(
+            config={
+                "name": "backend-bot",
+                "system_database_url": self.settings.database_url,
+                "executor_id": self.settings.executor_id(),
+                "application_version": APPLICATION_VERSION,
+                "log_level": "WARNING",
+                "max_executor_threads": max(8, self.settings.workers * 2),
+            }
+        )
+        # DBOS brings its own log handler; ours tags lines with delivery and job ids.
+        dbos_logger = logging.getLogger("dbos")
+        dbos_logger.handlers[:] = []
+        dbos_logger.propagate = True
+        if not self.run_workers:
+            DBOS.listen_queues([])
+        _active = self
+        await asyncio.to_thread(DBOS.launch)
+        self._queue = await DBOS.register_queue_async(
+            QUEUE_NAME,
+            worker_concurrency=self.settings.workers,
+            partition_concurrency=1,
+            polling_interval_sec=self.polling_interval,
+        )
+        self._forwarder = asyncio.create_task(self._forward_loop(), name="job-forwarder")
+        log.info(
+            "engine started: %s, %s workers, executor %s",
+            "PostgreSQL" if self.store.postgres else "SQLite",
+            self.settings.workers if self.run_workers else "no",
+            self.settings.executor_id(),
+        )
+
+    async def stop(self) -> None:
+        global _active
+        if self._forwarder is not None:
+            self._forwarder.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._forwarder
+        await asyncio.to_thread(DBOS.destroy, destroy_registry=False)
+        self.store.close()
+        _active = None
+
+    # -- intake --------------------------------------------------------------------------
+
+    async def submit(
+        self, delivery_id: str, event: str, requests: list[JobRequest]
+    ) -> list[tuple[int, bool]]:
+        return await self.store.submit(delivery_id, event, requests)
+
+    async def _forward_loop(self) -> None:
+        while True:
+            try:
+                jobs = await asyncio.to_thread(self.store.unforwarded, 200)
+                for job in jobs:
+                    await self._enqueue(job)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("forwarding jobs to the queue failed; retrying")
+                await asyncio.sleep(1)
+                continue
+            if not jobs:
+                self._wake.clear()
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), timeout=1.0)
+
+    async def _enqueue(self, job: Job) -> None:
+        with SetWorkflowID(job.workflow_id), SetEnqueueOptions(queue_partition_key=job.key):
+            await self._queue.enqueue_async(run_job, job.id)
+        await asyncio.to_thread(self.store.mark_forwarded, job.id)
+
+    # -- running -------------------------------------------------------------------------
+
+    async def run(self, job_id: int) -> str | None:
+        job = await asyncio.to_thread(self.store.get, job_id)
+        if job is None or job.state in FINAL_STATES:
+            return None
+        with logs.bound(delivery_id=job.delivery_id, job_id=str(job.id)):
+            async with self.guard.hold(job.key):
+                return await self._run_held(job)
+
+    async def _run_held(self, job: Job) -> str | None:
+        fn = self.kinds.get(job.kind)
+        if fn is None:
+            await self._finish(job, "failed", error=f"no function registered for kind {job.kind!r}")
+            return None
+        await asyncio.to_thread(self.store.start_attempt, job.id)
+        job = await asyncio.to_thread(self.store.get, job.id)
+        if job.state != "running":  # cancelled while waiting for the key
+            return None
+        log.info("job %s (%s on %s) started, attempt %d", job.id, job.kind, job.key, job.attempts)
+        started = time.monotonic()
+        try:
+            result = await fn(JobContext(job, self.settings, self, self.services))
+        except (DBOSWorkflowCancelledError, JobCancelled):
+            log.info("job %s cancelled", job.id)
+            await self._finish(job, "cancelled", error="cancelled")
+            return None
+        except Exception as error:
+            reason = redact(f"{type(error).__name__}: {error}")
+            log.warning("job %s failed: %s", job.id, reason)
+            await self._finish(job, "failed", error=reason)
+            return None
+        log.info("job %s succeeded in %.2fs: %s", job.id, time.monotonic() - started, result)
+        await self._finish(job, "succeeded", result=result)
+        return result
+
+    async def _finish(self, job: Job, state: str, *, error: str | None = None,
+                      result: str | None = None) -> None:
+        await asyncio.to_thread(self.store.finish, job.id, state, error=error, result=result)
+        job.state, job.error, job.result = state, error, result
+        for callback in self.on_finish:
+            callback(job)
+
+    # -- control -------------------------------------------------------------------------
+
+    async def cancel(self, job_id: int) -> Job | None:
+        """Stop a job: a queued one never starts; a running one is interrupted."""
+        job = await asyncio.to_thread(self.store.get, job_id)
+        if job is None or job.state in FINAL_STATES:
+            return job
+        await asyncio.to_thread(self.store.finish, job_id, "cancelled", error="cancelled")
+        with contextlib.suppress(Exception):
+            await DBOS.cancel_workflow_async(job.workflow_id)
+        return await asyncio.to_thread(self.store.get, job_id)
+
+
+@DBOS.workflow(name="backend_bot_job", max_recovery_attempts=10)
+async def run_job(job_id: int) -> str | None:
+    return await active_engine().run(job_id)
+
+
+def cancel_from_outside(settings: Settings, store: JobStore, job_id: int) -> Job | None:
+    """Cancel a job from another process (the command line): the serving process notices."""
+    job = store.get(job_id)
+    if job is None or job.state in FINAL_STATES:
+        return job
+    store.finish(job_id, "cancelled", error="cancelled from the command line")
+    client = DBOSClient(system_database_url=settings.database_url)
+    try:
+        client.cancel_workflow(workflow_id_for(job_id))
+    except Exception as error:  # not forwarded yet: the state above is enough
+        log.debug("DBOS had no workflow for job %s: %s", job_id, error)
+    finally:
+        client.destroy()
+    return store.get(job_id)

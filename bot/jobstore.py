@@ -1,0 +1,357 @@
+"""The jobs table: every trigger stored durably before the webhook is answered.
+
+The intake path writes through one group-committing writer thread: concurrent deliveries
+that arrive while a transaction is being committed are written together in the next one, so
+a commit (and its fsync) is paid once per batch rather than once per request. The table is
+also what `backend-bot jobs`, `/backend status` and `/metrics` read; the engine forwards its
+new rows to the durable workflow queue (DBOS) in id order, which is arrival order.
+
+SQLite (the embedded default) and PostgreSQL share the SQL below; only placeholders and the
+id column differ.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import queue
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bot.logs import get_logger
+from bot.routing import JobRequest
+
+log = get_logger(__name__)
+
+STATES = ("queued", "running", "succeeded", "failed", "cancelled")
+FINAL_STATES = frozenset({"succeeded", "failed", "cancelled"})
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS bot_jobs (
+    id {id_column},
+    dedup_key TEXT NOT NULL UNIQUE,
+    delivery_id TEXT NOT NULL,
+    event TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    key TEXT NOT NULL,
+    spec TEXT NOT NULL,
+    state TEXT NOT NULL DEFAULT 'queued',
+    attempts INTEGER NOT NULL DEFAULT 0,
+    error TEXT,
+    result TEXT,
+    created_at DOUBLE PRECISION NOT NULL,
+    started_at DOUBLE PRECISION,
+    finished_at DOUBLE PRECISION,
+    forwarded INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS bot_jobs_unforwarded ON bot_jobs (forwarded, id);
+CREATE INDEX IF NOT EXISTS bot_jobs_key ON bot_jobs (key, id);
+CREATE INDEX IF NOT EXISTS bot_jobs_delivery ON bot_jobs (delivery_id);
+"""
+
+_COLUMNS = (
+    "id, delivery_id, event, kind, key, spec, state, attempts, error, result, "
+    "created_at, started_at, finished_at"
+)
+
+
+@dataclass
+class Job:
+    id: int
+    delivery_id: str
+    event: str
+    kind: str
+    key: str
+    spec: dict[str, Any]
+    state: str
+    attempts: int = 0
+    error: str | None = None
+    result: str | None = None
+    created_at: float = 0.0
+    started_at: float | None = None
+    finished_at: float | None = None
+
+    @property
+    def workflow_id(self) -> str:
+        return workflow_id_for(self.id)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "workflow_id": self.workflow_id,
+            "delivery_id": self.delivery_id,
+            "event": self.event,
+            "kind": self.kind,
+            "key": self.key,
+            "state": self.state,
+            "attempts": self.attempts,
+            "error": self.error,
+            "result": self.result,
+            "created_at": self.created_at,
+            "started_at": self.started_at,
+            "finished_at": self.finished_at,
+            "spec": self.spec,
+        }
+
+
+def workflow_id_for(job_id: int) -> str:
+    # Zero-padded, so that the queue's tie-break on workflow id (jobs created in the same
+    # second on SQLite) is arrival order.
+    return f"job-{job_id:012d}"
+
+
+def job_id_from_workflow(workflow_id: str) -> int:
+    return int(workflow_id.removeprefix("job-"))
+
+
+@dataclass
+class _Submission:
+    rows: list[tuple]
+    future: asyncio.Future
+    loop: asyncio.AbstractEventLoop
+    ids: list[tuple[int, bool]] = field(default_factory=list)
+
+
+class JobStore:
+    def __init__(self, database_url: str) -> None:
+        self.database_url = database_url
+        self.postgres = database_url.startswith(("postgresql", "postgres:"))
+        self._local = threading.local()
+        self._writes: queue.SimpleQueue[_Submission | None] = queue.SimpleQueue()
+        self._writer: threading.Thread | None = None
+        self._on_commit: list[Any] = []
+
+    # -- connections ---------------------------------------------------------------------
+
+    def _connect(self):
+        if self.postgres:
+            import psycopg
+
+            url = self.database_url.replace("postgresql+psycopg://", "postgresql://")
+            return psycopg.connect(url, autocommit=True)
+        path = self.database_url.removeprefix("sqlite:///")
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=FULL")
+        conn.execute("PRAGMA busy_timeout=30000")
+        return conn
+
+    def _conn(self):
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._local.conn = self._connect()
+        return conn
+
+    def _sql(self, statement: str) -> str:
+        return statement.replace("?", "%s") if self.postgres else statement
+
+    def _execute(self, statement: str, params: Sequence[Any] = ()) -> list[tuple]:
+        conn = self._conn()
+        cursor = conn.execute(self._sql(statement), params)
+        try:
+            return cursor.fetchall() if cursor.description else []
+        finally:
+            cursor.close()
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    def open(self) -> None:
+        id_column = "BIGSERIAL PRIMARY KEY" if self.postgres else "INTEGER PRIMARY KEY AUTOINCREMENT"
+        for statement in _SCHEMA.format(id_column=id_column).split(";"):
+            if statement.strip():
+                self._execute(statement)
+        if self._writer is None:
+            self._writer = threading.Thread(target=self._write_loop, name="job-intake", daemon=True)
+            self._writer.start()
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writes.put(None)
+            self._writer.join(timeout=10)
+            self._writer = None
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
+
+    def on_commit(self, callback) -> None:
+        """Call `callback()` (from the writer thread) after each commit that added jobs."""
+        self._on_commit.append(callback)
+
+    # -- intake (the webhook's hot path) ---------------------------------------------------
+
+    async def submit(
+        self, delivery_id: str, event: str, requests: Iterable[JobRequest]
+    ) -> list[tuple[int, bool]]:
+        """Store the delivery's jobs durably; return (job id, newly created) for each.
+
+        A repeated delivery id gives back the jobs stored the first time, marked not new.
+        """
+        now = time.time()
+        rows = [
+            (
+                f"{delivery_id}:{index}",
+                delivery_id,
+                event,
+                request.kind,
+                request.key,
+                json.dumps(request.spec, separators=(",", ":")),
+                now,
+            )
+            for index, request in enumerate(requests)
+        ]
+        if not rows:
+            return []
+        loop = asyncio.get_running_loop()
+        submission = _Submission(rows=rows, future=loop.create_future(), loop=loop)
+        self._writes.put(submission)
+        return await submission.future
+
+    def _write_loop(self) -> None:
+        conn = self._connect()
+        stop = False
+        while not stop:
+            first = self._writes.get()
+            if first is None:
+                break
+            batch = [first]
+            while len(batch) < 512:
+                try:
+                    item = self._writes.get_nowait()
+                except queue.Empty:
+                    break
+                if item is None:
+                    stop = True
+                    break
+                batch.append(item)
+            try:
+                created_any = self._write_batch(conn, batch)
+            except Exception as error:  # a database failure answers each waiting request
+                log.exception("storing %d deliveries failed", len(batch))
+                for submission in batch:
+                    submission.loop.call_soon_threadsafe(_fail, submission.future, error)
+                continue
+            for submission in batch:
+                submission.loop.call_soon_threadsafe(_resolve, submission.future, submission.ids)
+            if created_any:
+                for callback in self._on_commit:
+                    callback()
+        conn.close()
+
+    @contextlib.contextmanager
+    def _transaction(self, conn) -> Iterator[None]:
+        if self.postgres:
+            with conn.transaction():
+                yield
+            return
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    def _write_batch(self, conn, batch: list[_Submission]) -> bool:
+        insert = self._sql(
+            "INSERT INTO bot_jobs (dedup_key, delivery_id, event, kind, key, spec, created_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (dedup_key) DO NOTHING RETURNING id"
+        )
+        existing = self._sql("SELECT id FROM bot_jobs WHERE dedup_key = ?")
+        created_any = False
+        with self._transaction(conn):
+            for submission in batch:
+                submission.ids = []
+                for row in submission.rows:
+                    found = conn.execute(insert, row).fetchone()
+                    if found is not None:
+                        submission.ids.append((found[0], True))
+                        created_any = True
+                    else:
+                        prior = conn.execute(existing, (row[0],)).fetchone()
+                        submission.ids.append((prior[0], False))
+        return created_any
+
+    # -- the engine's side -----------------------------------------------------------------
+
+    def unforwarded(self, limit: int = 200) -> list[Job]:
+        rows = self._execute(
+            f"SELECT {_COLUMNS} FROM bot_jobs WHERE forwarded = 0 ORDER BY id LIMIT ?", (limit,)
+        )
+        return [_job(row) for row in rows]
+
+    def mark_forwarded(self, job_id: int) -> None:
+        self._execute("UPDATE bot_jobs SET forwarded = 1 WHERE id = ?", (job_id,))
+
+    def get(self, job_id: int) -> Job | None:
+        rows = self._execute(f"SELECT {_COLUMNS} FROM bot_jobs WHERE id = ?", (job_id,))
+        return _job(rows[0]) if rows else None
+
+    def start_attempt(self, job_id: int) -> None:
+        self._execute(
+            "UPDATE bot_jobs SET state = 'running', attempts = attempts + 1, started_at = ?, "
+            "finished_at = NULL WHERE id = ? AND state IN ('queued', 'running')",
+            (time.time(), job_id),
+        )
+
+    def finish(self, job_id: int, state: str, *, error: str | None = None,
+               result: str | None = None) -> None:
+        assert state in FINAL_STATES
+        self._execute(
+            "UPDATE bot_jobs SET state = ?, error = ?, result = ?, finished_at = ? WHERE id = ?",
+            (state, error, result, time.time(), job_id),
+        )
+
+    def requeue(self, job_id: int) -> None:
+        self._execute(
+            "UPDATE bot_jobs SET state = 'queued', error = NULL, finished_at = NULL WHERE id = ?",
+            (job_id,),
+        )
+
+    def list(self, *, limit: int = 50, key: str | None = None,
+             states: Sequence[str] | None = None) -> list[Job]:
+        clauses, params = [], []
+        if key is not None:
+            clauses.append("key = ?")
+            params.append(key)
+        if states:
+            clauses.append("state IN (" + ", ".join("?" for _ in states) + ")")
+            params.extend(states)
+        where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
+        rows = self._execute(
+            f"SELECT {_COLUMNS} FROM bot_jobs {where} ORDER BY id DESC LIMIT ?", (*params, limit)
+        )
+        return [_job(row) for row in rows]
+
+    def counts_by_state(self) -> dict[str, int]:
+        counts = dict.fromkeys(STATES, 0)
+        for state, count in self._execute("SELECT state, COUNT(*) FROM bot_jobs GROUP BY state"):
+            counts[state] = count
+        return counts
+
+
+def _job(row: tuple) -> Job:
+    (job_id, delivery_id, event, kind, key, spec, state, attempts, error, result,
+     created_at, started_at, finished_at) = row
+    return Job(
+        id=job_id, delivery_id=delivery_id, event=event, kind=kind, key=key,
+        spec=json.loads(spec), state=state, attempts=attempts, error=error, result=result,
+        created_at=created_at, started_at=started_at, finished_at=finished_at,
+    )
+
+
+def _resolve(future: asyncio.Future, value) -> None:
+    if not future.done():
+        future.set_result(value)
+
+
+def _fail(future: asyncio.Future, error: BaseException) -> None:
+    if not future.done():
+        future.set_exception(error)

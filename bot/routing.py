@@ -1,0 +1,103 @@
+"""Routing as a plain table: (event, action) → handlers that describe jobs.
+
+A handler receives a `Delivery` and returns a `JobRequest` (or None when the event needs no
+work). Handlers decide from the payload alone: no network call happens on the webhook path.
+Routers merge like gidgethub's: `Router(issue_label.router, pr_command.router, ...)`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One webhook delivery as the handlers see it."""
+
+    event: str
+    delivery_id: str
+    payload: dict[str, Any]
+    # githubkit's typed model when its strict schema accepted the payload, else None.
+    typed: Any = None
+    # This App's slug once known (from `GET /app` at start-up or settings), for "is this our PR".
+    app_slug: str | None = None
+
+    @property
+    def action(self) -> str | None:
+        return self.payload.get("action")
+
+    @property
+    def repo_full_name(self) -> str:
+        return self.payload["repository"]["full_name"]
+
+    @property
+    def installation_id(self) -> int | None:
+        installation = self.payload.get("installation") or {}
+        return installation.get("id")
+
+    @property
+    def sender_login(self) -> str:
+        return (self.payload.get("sender") or {}).get("login", "")
+
+    @property
+    def sent_by_bot(self) -> bool:
+        sender = self.payload.get("sender") or {}
+        return sender.get("type") == "Bot" or sender.get("login", "").endswith("[bot]")
+
+
+@dataclass(frozen=True)
+class JobRequest:
+    """What a handler asks the engine to run: a kind of job for one key."""
+
+    kind: str
+    # One job at a time per key: "<owner>/<repo>#<issue or PR number>".
+    key: str
+    spec: dict[str, Any] = field(default_factory=dict)
+
+
+Handler = Callable[[Delivery], JobRequest | None]
+
+
+class Router:
+    def __init__(self, *others: Router) -> None:
+        self._table: dict[tuple[str, str | None], list[Handler]] = {}
+        for other in others:
+            for route, handlers in other._table.items():
+                self._table.setdefault(route, []).extend(handlers)
+
+    def register(self, event: str, action: str | None = None) -> Callable[[Handler], Handler]:
+        """Route `event` (with `action`, or any action when None) to the decorated handler."""
+
+        def decorator(handler: Handler) -> Handler:
+            self._table.setdefault((event, action), []).append(handler)
+            return handler
+
+        return decorator
+
+    def handlers_for(self, event: str, action: str | None) -> list[Handler]:
+        return self._table.get((event, action), []) + (
+            self._table.get((event, None), []) if action is not None else []
+        )
+
+    def routes(self, event: str, action: str | None) -> bool:
+        return bool(self.handlers_for(event, action))
+
+    def events(self) -> set[str]:
+        return {event for event, _ in self._table}
+
+    def dispatch(self, delivery: Delivery) -> list[JobRequest]:
+        """Run every handler for the delivery and collect the jobs they describe."""
+        if delivery.sent_by_bot:
+            return []
+        jobs = []
+        for handler in self.handlers_for(delivery.event, delivery.action):
+            job = handler(delivery)
+            if job is not None:
+                jobs.append(job)
+        return jobs
+
+
+def job_key(repo_full_name: str, number: int) -> str:
+    return f"{repo_full_name}#{number}"

@@ -1,0 +1,189 @@
+"""The HTTP side: the webhook endpoint, health, metrics.
+
+The webhook answers fast and never with a 500 for anything a client can send:
+
+    503  the App is not configured (the body says what is missing)
+    413  the body is over 25 MB
+    401  X-Hub-Signature-256 missing, malformed or wrong (checked on the raw body, first)
+    400  no X-GitHub-Event / X-GitHub-Delivery, or a body that is not the event it claims
+    200  understood and needs no work, or a repeat of an accepted X-GitHub-Delivery
+    202  a job was stored durably (before this answer) and queued
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from bot import logs, webhooks
+from bot.engine import Engine
+from bot.errors import WebhookError
+from bot.jobstore import JobStore
+from bot.metrics import Metrics
+from bot.routing import Delivery, Router
+from bot.settings import Settings
+
+log = logs.get_logger(__name__)
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise _BodyTooLarge
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise _BodyTooLarge
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+class WebhookEndpoint:
+    def __init__(self, settings: Settings, router: Router, engine: Engine, metrics: Metrics,
+                 app_slug: Callable[[], str | None]) -> None:
+        self.settings = settings
+        self.router = router
+        self.engine = engine
+        self.metrics = metrics
+        self.app_slug = app_slug
+        self.secret = (
+            settings.webhook_secret.get_secret_value() if settings.webhook_secret else None
+        )
+
+    async def handle(self, request: Request) -> Response:
+        started = time.perf_counter()
+        event = request.headers.get("x-github-event", "")
+        delivery_id = request.headers.get("x-github-delivery", "")
+        with logs.bound(delivery_id=delivery_id or None):
+            try:
+                status, body = await self._handle(request, event, delivery_id)
+            except WebhookError as error:
+                status, body = error.status, {"message": error.message}
+                log.info("delivery refused (%d): %s", status, error.message)
+            except Exception:
+                # Our fault (the database is unreachable, say), never the sender's: ask for
+                # a redelivery rather than answer 500.
+                log.exception("could not store delivery")
+                status = 503
+                body = {"message": "Could not store the delivery; please redeliver it."}
+        self.metrics.deliveries.labels(event=event or "unknown", outcome=str(status)).inc()
+        self.metrics.latency.observe(time.perf_counter() - started)
+        return JSONResponse(body, status_code=status)
+
+    async def _handle(self, request: Request, event: str, delivery_id: str) -> tuple[int, dict]:
+        missing = self.settings.missing_credentials()
+        if missing:
+            raise WebhookError(503, "The App is not configured: missing " + ", ".join(missing) + ".")
+        try:
+            body = await _read_body(request, webhooks.MAX_BODY_BYTES)
+        except _BodyTooLarge:
+            raise WebhookError(413, "Body is over 25 MB.") from None
+        webhooks.check_signature(self.secret, body, request.headers.get("x-hub-signature-256"))
+        if not event:
+            raise WebhookError(400, "Missing X-GitHub-Event header.")
+        if not delivery_id:
+            raise WebhookError(400, "Missing X-GitHub-Delivery header.")
+        payload = webhooks.decode(event, body)
+        if event == "ping":
+            return 200, {"message": "pong", "zen": payload.get("zen")}
+        action = payload.get("action")
+        if not self.router.routes(event, action):
+            return 200, {"message": f"Nothing to do for {event}" + (f".{action}" if action else "") + "."}
+        delivery = Delivery(
+            event=event,
+            delivery_id=delivery_id,
+            payload=payload,
+            typed=webhooks.typed_model(event, payload),
+            app_slug=self.app_slug(),
+        )
+        try:
+            requests = self.router.dispatch(delivery)
+        except (KeyError, TypeError, AttributeError, ValueError) as error:
+            raise WebhookError(400, f"Body is not a well-formed `{event}` event ({error!r}).") from None
+        if not requests:
+            return 200, {"message": "Understood; no work to do."}
+        stored = await self.engine.submit(delivery_id, event, requests)
+        if not any(created for _, created in stored):
+            log.info("repeat of delivery %s: jobs %s already stored", delivery_id,
+                     [job_id for job_id, _ in stored])
+            return 200, {"message": "Repeat delivery; already accepted.",
+                         "jobs": [job_id for job_id, _ in stored]}
+        for (job_id, _), job in zip(stored, requests):
+            log.info("queued job %s: %s on %s", job_id, job.kind, job.key)
+        return 202, {"message": "Queued.", "jobs": [job_id for job_id, _ in stored]}
+
+
+def create_app(
+    settings: Settings,
+    *,
+    router: Router | None = None,
+    engine: Engine | None = None,
+    run_workers: bool = True,
+    extra_routes: list[BaseRoute] | None = None,
+    on_startup: list[Callable] | None = None,
+) -> Starlette:
+    """The ASGI application: the webhook, `/healthz`, `/metrics`, plus any extra routes."""
+    if router is None:
+        import handlers
+
+        router = handlers.router
+    if engine is None:
+        engine = Engine(settings, JobStore(settings.database_url), run_workers=run_workers)
+    metrics = Metrics(engine.store)
+    # The App's slug is learned at start-up (an on_startup callback), never on the webhook path.
+    state = {"ready": False, "app_slug": None}
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette):
+        await engine.start()
+        for callback in on_startup or []:
+            await callback(app)
+        state["ready"] = True
+        try:
+            yield
+        finally:
+            state["ready"] = False
+            await engine.stop()
+
+    async def healthz(request: Request) -> Response:
+        if not state["ready"]:
+            return JSONResponse({"status": "starting"}, status_code=503)
+        missing = settings.missing_credentials()
+        body = {
+            "status": "ok" if not missing else "unconfigured",
+            "configured": not missing,
+            "missing": missing,
+            "workers": settings.workers if engine.run_workers else 0,
+            "database": "postgresql" if engine.store.postgres else "sqlite",
+        }
+        if missing:
+            body["message"] = "The App is not configured: missing " + ", ".join(missing) + "."
+        return JSONResponse(body)
+
+    async def metrics_endpoint(request: Request) -> Response:
+        return Response(metrics.render(), media_type="text/plain; version=0.0.4")
+
+    webhook = WebhookEndpoint(settings, router, engine, metrics, lambda: state["app_slug"])
+    routes: list[BaseRoute] = [
+        Route(settings.webhook_path, webhook.handle, methods=["POST"]),
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/metrics", metrics_endpoint, methods=["GET"]),
+        *(extra_routes or []),
+    ]
+    app = Starlette(routes=routes, lifespan=lifespan)
+    app.state.engine = engine
+    app.state.metrics = metrics
+    app.state.bot = state
+    return app
+

@@ -1,0 +1,77 @@
+"""Reading one webhook delivery: signature first, on the raw body, then the JSON and its shape."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from githubkit.webhooks import parse_obj, verify
+from pydantic import ValidationError
+
+from bot.errors import WebhookError
+from bot.logs import get_logger
+
+log = get_logger(__name__)
+
+MAX_BODY_BYTES = 25 * 1024 * 1024
+
+# The keys an event must have to be the event it claims. Checked for every routed event;
+# githubkit's strict models are tried too, but real payloads sometimes miss fields they
+# require, so their rejection alone never refuses a delivery.
+REQUIRED_KEYS: dict[str, tuple[str, ...]] = {
+    "issues": ("action", "issue", "repository", "sender"),
+    "issue_comment": ("action", "issue", "comment", "repository", "sender"),
+    "pull_request_review": ("action", "review", "pull_request", "repository", "sender"),
+    "pull_request_review_comment": ("action", "comment", "pull_request", "repository", "sender"),
+    "ping": ("zen", "hook_id"),
+}
+
+_NUMBERED = {"issue": "number", "pull_request": "number", "comment": "id", "review": "id"}
+
+
+def check_signature(secret: str, body: bytes, header: str | None) -> None:
+    """Refuse the delivery unless `X-Hub-Signature-256` is GitHub's HMAC of the raw body."""
+    if not header:
+        raise WebhookError(401, "Missing X-Hub-Signature-256 header.")
+    if not header.startswith("sha256=") or len(header) != len("sha256=") + 64:
+        raise WebhookError(401, "Malformed X-Hub-Signature-256 header: expected sha256=<hex>.")
+    if not verify(secret, body, header):
+        raise WebhookError(
+            401, "Signature does not match: check that WEBHOOK_SECRET is the App's webhook secret."
+        )
+
+
+def decode(event: str, body: bytes) -> dict[str, Any]:
+    """The payload as a dict, or a 400 saying why it is not the event it claims."""
+    try:
+        payload = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise WebhookError(400, f"Body is not valid JSON: {error}") from None
+    if not isinstance(payload, dict):
+        raise WebhookError(400, "Body is not a JSON object.")
+    missing = [key for key in REQUIRED_KEYS.get(event, ()) if key not in payload]
+    if missing:
+        raise WebhookError(
+            400, f"Body is not a `{event}` event: missing {', '.join(missing)}."
+        )
+    for key, field in _NUMBERED.items():
+        if key in REQUIRED_KEYS.get(event, ()):
+            value = payload[key]
+            if not isinstance(value, dict) or not isinstance(value.get(field), int):
+                raise WebhookError(
+                    400, f"Body is not a `{event}` event: `{key}.{field}` is not a number."
+                )
+    if "repository" in REQUIRED_KEYS.get(event, ()):
+        repository = payload["repository"]
+        if not isinstance(repository, dict) or not isinstance(repository.get("full_name"), str):
+            raise WebhookError(400, f"Body is not a `{event}` event: no `repository.full_name`.")
+    return payload
+
+
+def typed_model(event: str, payload: dict[str, Any]) -> Any:
+    """githubkit's typed model of the event, or None when its strict schema rejects it."""
+    try:
+        return parse_obj(event, payload)
+    except (ValidationError, ValueError, KeyError, TypeError) as error:
+        log.debug("githubkit rejected a %s payload, using the raw JSON: %s", event, error)
+        return None

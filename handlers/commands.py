@@ -1,0 +1,35 @@
+"""Parsing `/backend …` commands out of comment text."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+COMMAND_WORD = "backend"
+CONTROL_COMMANDS = frozenset({"help", "status", "cancel", "retry"})
+
+
+@dataclass(frozen=True)
+class Command:
+    # "help", "status", "cancel", "retry", or "work" for an instruction.
+    name: str
+    instruction: str
+
+
+def parse_command(body: str | None, word: str = COMMAND_WORD) -> Command | None:
+    """Find the first line that starts with `/<word>` and split it into a command."""
+    prefix = f"/{word}"
+    lines = (body or "").splitlines()
+    for index, line in enumerate(lines):
+        stripped = line.strip()
+        if not stripped.startswith(prefix):
+            continue
+        rest = stripped[len(prefix):]
+        if rest and not rest[0].isspace():
+            continue  # "/backendish" is somebody else's command
+        first, _, _ = rest.strip().partition(" ")
+        if first.lower() in CONTROL_COMMANDS and rest.strip().lower() == first.lower():
+            return Command(first.lower(), "")
+        # The instruction is the rest of the line plus the lines below it.
+        instruction = "\n".join([rest.strip(), *lines[index + 1:]]).strip()
+        return Command("work", instruction)
+    return None

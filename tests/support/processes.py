@@ -1,0 +1,78 @@
+"""Starting real bot processes on 127.0.0.1 for tests, and stopping them (gently or by kill -9)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_healthy(url: str, process: subprocess.Popen, timeout: float = 30.0) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited with {process.returncode}")
+        try:
+            response = httpx.get(url + "/healthz", timeout=1.0)
+            if response.status_code == 200:
+                return response.json()
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    raise TimeoutError(f"{url} did not become healthy")
+
+
+class BotProcess:
+    """A real server process; `restart()` keeps its data dir, so it resumes its own jobs."""
+
+    def __init__(self, env: dict[str, str], log_path: Path,
+                 module: str = "tests.support.server_main", args: list[str] | None = None) -> None:
+        self.port = free_port()
+        self.env = {**os.environ, **env, "PORT": str(self.port), "HOST": "127.0.0.1"}
+        self.log_path = log_path
+        self.module = module
+        self.args = args or []
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> dict:
+        log = open(self.log_path, "a")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", self.module, *self.args],
+            cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+        )
+        return wait_healthy(self.url, self.process)
+
+    def kill(self) -> None:
+        """kill -9: no shutdown hooks, no flushing, exactly like a crash."""
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    def log(self) -> str:
+        return self.log_path.read_text() if self.log_path.exists() else ""
