@@ -6,6 +6,7 @@ from starlette.applications import Starlette
 
 from bot.engine import Engine
 from bot.jobstore import JobStore
+from bot.registration import registration_routes
 from bot.server import create_app
 from bot.settings import Settings
 
@@ -17,4 +18,4 @@ def build_engine(settings: Settings, *, run_workers: bool = True) -> Engine:
 
 def build_app(settings: Settings, *, run_workers: bool = True) -> Starlette:
     engine = build_engine(settings, run_workers=run_workers)
-    return create_app(settings, engine=engine)
+    return create_app(settings, engine=engine, extra_routes=registration_routes(settings))

@@ -1,0 +1,35 @@
+from handlers.commands import Command, parse_command
+
+
+def test_instruction_after_the_command_word():
+    assert parse_command("/backend add a health endpoint") == Command("work", "add a health endpoint")
+
+
+def test_command_on_a_later_line_takes_the_lines_below():
+    body = "Thanks!\n/backend fix this\nand also the docs"
+    assert parse_command(body) == Command("work", "fix this\nand also the docs")
+
+
+def test_control_words():
+    for word in ("help", "status", "cancel", "retry"):
+        assert parse_command(f"/backend {word}") == Command(word, "")
+        assert parse_command(f"/backend {word.upper()}") == Command(word, "")
+
+
+def test_a_control_word_followed_by_text_is_an_instruction():
+    assert parse_command("/backend retry the flaky test").name == "work"
+
+
+def test_not_a_command():
+    assert parse_command("please /backend this") is None
+    assert parse_command("/backendish thing") is None
+    assert parse_command(None) is None
+    assert parse_command("") is None
+
+
+def test_bare_command_is_work_with_no_instruction():
+    assert parse_command("/backend") == Command("work", "")
+
+
+def test_other_command_word():
+    assert parse_command("/bot do it", word="bot") == Command("work", "do it")
