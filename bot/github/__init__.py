@@ -1,0 +1,60 @@
+"""GitHub for the bot: the App (JWT, installation tokens), a typed REST client, and git.
+
+    app = GitHubApp(settings)                       # transport=..., sleep=... in tests
+    gh = await app.installation(installation_id)    # InstallationClient
+    await gh.add_reaction("acme/widgets", "issue", 42, "eyes")
+    await git.clone(repo.clone_url, dest, token=await gh.token())
+"""
+
+from bot.github import git
+from bot.github.app import AppIdentity, GitHubApp, InstallationToken
+from bot.github.client import (
+    CheckRun,
+    Comment,
+    InstallationClient,
+    Issue,
+    PullRequest,
+    Reaction,
+    Repo,
+    Review,
+    ReviewComment,
+    User,
+    marker,
+)
+from bot.github.errors import (
+    GitError,
+    GitHubError,
+    NotConfigured,
+    NotFound,
+    RateLimited,
+    RequestFailed,
+    ValidationFailed,
+)
+from bot.github.transport import API_VERSION, RetryTransport
+
+__all__ = [
+    "API_VERSION",
+    "AppIdentity",
+    "CheckRun",
+    "Comment",
+    "GitError",
+    "GitHubApp",
+    "GitHubError",
+    "InstallationClient",
+    "InstallationToken",
+    "Issue",
+    "NotConfigured",
+    "NotFound",
+    "PullRequest",
+    "RateLimited",
+    "Reaction",
+    "Repo",
+    "RequestFailed",
+    "RetryTransport",
+    "Review",
+    "ReviewComment",
+    "User",
+    "ValidationFailed",
+    "git",
+    "marker",
+]

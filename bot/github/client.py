@@ -1,0 +1,608 @@
+"""What the bot does on GitHub as one installation: small typed async operations.
+
+Each method takes `repo` as "owner/name" and returns a small frozen dataclass (or a plain
+value). Errors are `bot.github.errors` exceptions; "not there" answers that flows expect
+(a missing file, a user with no access, no status comment yet) are `None`/"none" instead.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+from githubkit.exception import RequestError as KitRequestError
+from githubkit.exception import RequestFailed as KitRequestFailed
+
+from bot.github.errors import GitHubError, NotFound, RateLimited, RequestFailed, ValidationFailed
+from bot.github.transport import rate_limit_delay
+
+if TYPE_CHECKING:
+    from bot.github.app import GitHubApp
+
+MARKER_PREFIX = "<!-- backend-bot:"
+PER_PAGE = 100
+MAX_PAGES = 50
+
+Permission = Literal["admin", "maintain", "write", "triage", "read", "none"]
+ReactionTarget = Literal["issue", "comment", "review_comment"]
+REACTIONS = frozenset({"+1", "-1", "laugh", "confused", "heart", "hooray", "rocket", "eyes"})
+
+
+def marker(name: str) -> str:
+    """The hidden HTML marker that identifies one kind of bot comment: `<!-- backend-bot:name -->`."""
+    return f"{MARKER_PREFIX}{name} -->"
+
+
+def raise_for(exc: KitRequestFailed) -> RequestFailed:
+    """Turn a githubkit failure into our error tree."""
+    response = exc.response.raw_response
+    request = exc.request
+    try:
+        body = response.json()
+    except ValueError:
+        body = {}
+    if not isinstance(body, dict):
+        body = {}
+    message = str(body.get("message") or response.reason_phrase or "error")
+    errors = body.get("errors") or []
+    args = (request.method, str(request.url.path), response.status_code, message, errors)
+    if response.status_code == 404:
+        return NotFound(*args)
+    if response.status_code == 422:
+        return ValidationFailed(*args)
+    if rate_limit_delay(response, 0.0) is not None:
+        return RateLimited(*args)
+    return RequestFailed(*args)
+
+
+# -- what the operations return -------------------------------------------------
+
+
+@dataclass(frozen=True)
+class User:
+    login: str
+    id: int
+    type: str = "User"
+
+    @classmethod
+    def from_json(cls, d: dict | None) -> User:
+        d = d or {}
+        return cls(login=d.get("login", ""), id=int(d.get("id") or 0), type=d.get("type", "User"))
+
+
+@dataclass(frozen=True)
+class Repo:
+    id: int
+    full_name: str
+    owner: str
+    name: str
+    default_branch: str
+    private: bool
+    clone_url: str
+    html_url: str
+    fork: bool = False
+
+    @classmethod
+    def from_json(cls, d: dict) -> Repo:
+        return cls(
+            id=int(d["id"]),
+            full_name=d["full_name"],
+            owner=d["owner"]["login"],
+            name=d["name"],
+            default_branch=d.get("default_branch") or "main",
+            private=bool(d.get("private")),
+            clone_url=d.get("clone_url", ""),
+            html_url=d.get("html_url", ""),
+            fork=bool(d.get("fork")),
+        )
+
+
+@dataclass(frozen=True)
+class Issue:
+    number: int
+    title: str
+    body: str
+    state: str
+    user: User
+    labels: tuple[str, ...]
+    html_url: str
+    is_pull_request: bool
+
+    @classmethod
+    def from_json(cls, d: dict) -> Issue:
+        return cls(
+            number=int(d["number"]),
+            title=d.get("title") or "",
+            body=d.get("body") or "",
+            state=d.get("state", "open"),
+            user=User.from_json(d.get("user")),
+            labels=tuple(
+                label["name"] if isinstance(label, dict) else str(label)
+                for label in d.get("labels") or []
+            ),
+            html_url=d.get("html_url", ""),
+            is_pull_request="pull_request" in d,
+        )
+
+
+@dataclass(frozen=True)
+class Comment:
+    id: int
+    body: str
+    user: User
+    html_url: str
+    created_at: str = ""
+
+    @classmethod
+    def from_json(cls, d: dict) -> Comment:
+        return cls(
+            id=int(d["id"]),
+            body=d.get("body") or "",
+            user=User.from_json(d.get("user")),
+            html_url=d.get("html_url", ""),
+            created_at=d.get("created_at", ""),
+        )
+
+
+@dataclass(frozen=True)
+class Reaction:
+    id: int
+    content: str
+    user: User
+
+    @classmethod
+    def from_json(cls, d: dict) -> Reaction:
+        return cls(id=int(d["id"]), content=d["content"], user=User.from_json(d.get("user")))
+
+
+@dataclass(frozen=True)
+class PullRequest:
+    number: int
+    title: str
+    body: str
+    state: str
+    draft: bool
+    merged: bool
+    html_url: str
+    user: User
+    head_ref: str
+    head_sha: str
+    head_repo: str | None  # full name; None when the fork was deleted
+    base_ref: str
+    base_sha: str
+    base_repo: str
+
+    @property
+    def is_fork(self) -> bool:
+        return self.head_repo != self.base_repo
+
+    @classmethod
+    def from_json(cls, d: dict) -> PullRequest:
+        head, base = d["head"], d["base"]
+        return cls(
+            number=int(d["number"]),
+            title=d.get("title") or "",
+            body=d.get("body") or "",
+            state=d.get("state", "open"),
+            draft=bool(d.get("draft")),
+            merged=bool(d.get("merged") or d.get("merged_at")),
+            html_url=d.get("html_url", ""),
+            user=User.from_json(d.get("user")),
+            head_ref=head["ref"],
+            head_sha=head["sha"],
+            head_repo=(head.get("repo") or {}).get("full_name"),
+            base_ref=base["ref"],
+            base_sha=base["sha"],
+            base_repo=(base.get("repo") or {}).get("full_name", ""),
+        )
+
+
+@dataclass(frozen=True)
+class Review:
+    id: int
+    body: str
+    state: str
+    user: User
+    commit_id: str
+    html_url: str
+
+    @classmethod
+    def from_json(cls, d: dict) -> Review:
+        return cls(
+            id=int(d["id"]),
+            body=d.get("body") or "",
+            state=d.get("state", ""),
+            user=User.from_json(d.get("user")),
+            commit_id=d.get("commit_id") or "",
+            html_url=d.get("html_url", ""),
+        )
+
+
+@dataclass(frozen=True)
+class ReviewComment:
+    id: int
+    body: str
+    path: str
+    line: int | None
+    start_line: int | None
+    side: str | None
+    diff_hunk: str
+    user: User
+    commit_id: str
+    html_url: str
+    review_id: int | None
+    in_reply_to_id: int | None = None
+    original_line: int | None = None
+
+    @classmethod
+    def from_json(cls, d: dict) -> ReviewComment:
+        return cls(
+            id=int(d["id"]),
+            body=d.get("body") or "",
+            path=d.get("path", ""),
+            line=d.get("line"),
+            start_line=d.get("start_line"),
+            side=d.get("side"),
+            diff_hunk=d.get("diff_hunk") or "",
+            user=User.from_json(d.get("user")),
+            commit_id=d.get("commit_id") or "",
+            html_url=d.get("html_url", ""),
+            review_id=d.get("pull_request_review_id"),
+            in_reply_to_id=d.get("in_reply_to_id"),
+            original_line=d.get("original_line"),
+        )
+
+
+@dataclass(frozen=True)
+class CheckRun:
+    id: int
+    name: str
+    head_sha: str
+    status: str
+    conclusion: str | None
+    html_url: str
+    details_url: str | None = None
+    output: dict = field(default_factory=dict)
+
+    @classmethod
+    def from_json(cls, d: dict) -> CheckRun:
+        return cls(
+            id=int(d["id"]),
+            name=d["name"],
+            head_sha=d["head_sha"],
+            status=d.get("status", ""),
+            conclusion=d.get("conclusion"),
+            html_url=d.get("html_url", ""),
+            details_url=d.get("details_url"),
+            output=d.get("output") or {},
+        )
+
+
+# -- the client ---------------------------------------------------------------------
+
+
+_REACTION_PATHS = {
+    "issue": "issues/{id}/reactions",
+    "comment": "issues/comments/{id}/reactions",
+    "review_comment": "pulls/comments/{id}/reactions",
+}
+
+
+class InstallationClient:
+    """GitHub as seen by one installation of the App."""
+
+    def __init__(self, app: GitHubApp, installation_id: int) -> None:
+        self.app = app
+        self.installation_id = installation_id
+        self.github = app.installation_github(installation_id)
+
+    async def token(self) -> str:
+        """A fresh installation token (for git)."""
+        return await self.app.installation_token(self.installation_id)
+
+    # -- plumbing --
+
+    async def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        params: dict[str, Any] | None = None,
+        json: Any = None,
+    ) -> Any:
+        """One REST call; the JSON answer, or None for 204."""
+        response = await self._send(method, url, params=params, json=json)
+        if response.status_code == 204 or not response.content:
+            return None
+        return response.json()
+
+    async def _send(self, method, url, *, params=None, json=None):
+        try:
+            response = await self.github.arequest(method, url, params=params, json=json)
+        except KitRequestFailed as exc:
+            raise raise_for(exc) from None
+        except KitRequestError as exc:
+            raise GitHubError(f"{method} {url}: {exc.exc!r}") from exc.exc
+        return response.raw_response
+
+    async def paginate(self, url: str, *, params: dict[str, Any] | None = None) -> AsyncIterator[dict]:
+        """Every item of a list endpoint, following `Link: rel="next"`."""
+        params = {"per_page": PER_PAGE, **(params or {})}
+        next_url: str | None = url
+        for _ in range(MAX_PAGES):
+            if next_url is None:
+                return
+            response = await self._send("GET", next_url, params=params)
+            for item in response.json():
+                yield item
+            link = response.links.get("next")
+            next_url = link["url"] if link else None
+            params = None  # the next link carries them
+
+    # -- repositories and people --
+
+    async def get_repo(self, repo: str) -> Repo:
+        return Repo.from_json(await self.request("GET", f"/repos/{repo}"))
+
+    async def default_branch(self, repo: str) -> str:
+        return (await self.get_repo(repo)).default_branch
+
+    async def get_user(self, login: str) -> User:
+        return User.from_json(await self.request("GET", f"/users/{login}"))
+
+    async def permission(self, repo: str, username: str) -> Permission:
+        """The user's role on the repository: admin/maintain/write/triage/read/none."""
+        try:
+            data = await self.request("GET", f"/repos/{repo}/collaborators/{username}/permission")
+        except NotFound:
+            return "none"
+        role = data.get("role_name") or data.get("permission") or "none"
+        if role not in ("admin", "maintain", "write", "triage", "read", "none"):
+            # custom repository roles inherit from one of the base roles
+            role = data.get("permission") or "none"
+        return role
+
+    # -- reactions --
+
+    async def add_reaction(
+        self, repo: str, target: ReactionTarget, target_id: int, content: str
+    ) -> Reaction:
+        """React to an issue/PR (`issue`, its number), an issue comment or a PR review comment."""
+        if content not in REACTIONS:
+            raise ValueError(f"unknown reaction {content!r}")
+        path = _REACTION_PATHS[target].format(id=target_id)
+        return Reaction.from_json(
+            await self.request("POST", f"/repos/{repo}/{path}", json={"content": content})
+        )
+
+    async def list_reactions(
+        self, repo: str, target: ReactionTarget, target_id: int, content: str | None = None
+    ) -> list[Reaction]:
+        path = _REACTION_PATHS[target].format(id=target_id)
+        params = {"content": content} if content else None
+        return [Reaction.from_json(r) async for r in self.paginate(f"/repos/{repo}/{path}", params=params)]
+
+    async def remove_reaction(
+        self, repo: str, target: ReactionTarget, target_id: int, reaction_id: int
+    ) -> None:
+        path = _REACTION_PATHS[target].format(id=target_id)
+        try:
+            await self.request("DELETE", f"/repos/{repo}/{path}/{reaction_id}")
+        except NotFound:
+            pass  # already gone
+
+    # -- issues and comments --
+
+    async def get_issue(self, repo: str, number: int) -> Issue:
+        return Issue.from_json(await self.request("GET", f"/repos/{repo}/issues/{number}"))
+
+    async def list_issue_comments(self, repo: str, number: int) -> list[Comment]:
+        return [
+            Comment.from_json(c)
+            async for c in self.paginate(f"/repos/{repo}/issues/{number}/comments")
+        ]
+
+    async def create_comment(self, repo: str, number: int, body: str) -> Comment:
+        return Comment.from_json(
+            await self.request("POST", f"/repos/{repo}/issues/{number}/comments", json={"body": body})
+        )
+
+    async def update_comment(self, repo: str, comment_id: int, body: str) -> Comment:
+        return Comment.from_json(
+            await self.request("PATCH", f"/repos/{repo}/issues/comments/{comment_id}", json={"body": body})
+        )
+
+    async def find_comment(
+        self, repo: str, number: int, marker_text: str, *, author: str | None = None
+    ) -> Comment | None:
+        """The first comment on the issue/PR holding the marker (by `author`, if given)."""
+        async for c in self.paginate(f"/repos/{repo}/issues/{number}/comments"):
+            if marker_text in (c.get("body") or "") and (
+                author is None or (c.get("user") or {}).get("login") == author
+            ):
+                return Comment.from_json(c)
+        return None
+
+    async def upsert_comment(
+        self, repo: str, number: int, marker_text: str, body: str, *, author: str | None = None
+    ) -> Comment:
+        """Edit the comment carrying the marker in place, or create it (the marker is added)."""
+        if marker_text not in body:
+            body = f"{marker_text}\n{body}"
+        existing = await self.find_comment(repo, number, marker_text, author=author)
+        if existing is None:
+            return await self.create_comment(repo, number, body)
+        if existing.body == body:
+            return existing
+        return await self.update_comment(repo, existing.id, body)
+
+    # -- pull requests --
+
+    async def get_pull(self, repo: str, number: int) -> PullRequest:
+        return PullRequest.from_json(await self.request("GET", f"/repos/{repo}/pulls/{number}"))
+
+    async def find_pull_by_head(
+        self, repo: str, branch: str, *, head_owner: str | None = None
+    ) -> PullRequest | None:
+        """The PR from `head_owner:branch` (the repo's owner by default); open ones first."""
+        owner = head_owner or repo.split("/", 1)[0]
+        found = [
+            PullRequest.from_json(p)
+            async for p in self.paginate(
+                f"/repos/{repo}/pulls", params={"head": f"{owner}:{branch}", "state": "all"}
+            )
+        ]
+        found.sort(key=lambda p: (p.state != "open", -p.number))
+        return found[0] if found else None
+
+    async def find_pull_by_marker(
+        self, repo: str, marker_text: str, *, state: str = "all"
+    ) -> PullRequest | None:
+        async for p in self.paginate(f"/repos/{repo}/pulls", params={"state": state}):
+            if marker_text in (p.get("body") or ""):
+                return PullRequest.from_json(p)
+        return None
+
+    async def create_pull(
+        self, repo: str, *, title: str, head: str, base: str, body: str = "", draft: bool = False
+    ) -> PullRequest:
+        payload = {"title": title, "head": head, "base": base, "body": body, "draft": draft}
+        return PullRequest.from_json(await self.request("POST", f"/repos/{repo}/pulls", json=payload))
+
+    async def update_pull(
+        self,
+        repo: str,
+        number: int,
+        *,
+        title: str | None = None,
+        body: str | None = None,
+        state: str | None = None,
+        base: str | None = None,
+    ) -> PullRequest:
+        payload = {
+            k: v
+            for k, v in {"title": title, "body": body, "state": state, "base": base}.items()
+            if v is not None
+        }
+        return PullRequest.from_json(
+            await self.request("PATCH", f"/repos/{repo}/pulls/{number}", json=payload)
+        )
+
+    async def request_reviewers(
+        self, repo: str, number: int, reviewers: list[str], team_reviewers: list[str] | None = None
+    ) -> PullRequest:
+        payload: dict[str, Any] = {"reviewers": list(reviewers)}
+        if team_reviewers:
+            payload["team_reviewers"] = list(team_reviewers)
+        return PullRequest.from_json(
+            await self.request("POST", f"/repos/{repo}/pulls/{number}/requested_reviewers", json=payload)
+        )
+
+    # -- reviews --
+
+    async def get_review(self, repo: str, number: int, review_id: int) -> Review:
+        return Review.from_json(
+            await self.request("GET", f"/repos/{repo}/pulls/{number}/reviews/{review_id}")
+        )
+
+    async def list_review_comments(self, repo: str, number: int, review_id: int) -> list[ReviewComment]:
+        """The comments of one review, each with its file, line and diff hunk."""
+        return [
+            ReviewComment.from_json(c)
+            async for c in self.paginate(f"/repos/{repo}/pulls/{number}/reviews/{review_id}/comments")
+        ]
+
+    async def reply_to_review_comment(
+        self, repo: str, number: int, comment_id: int, body: str
+    ) -> ReviewComment:
+        return ReviewComment.from_json(
+            await self.request(
+                "POST", f"/repos/{repo}/pulls/{number}/comments/{comment_id}/replies", json={"body": body}
+            )
+        )
+
+    # -- check runs --
+
+    async def create_check_run(
+        self,
+        repo: str,
+        *,
+        name: str,
+        head_sha: str,
+        status: str = "in_progress",
+        conclusion: str | None = None,
+        details_url: str | None = None,
+        external_id: str | None = None,
+        title: str | None = None,
+        summary: str | None = None,
+        text: str | None = None,
+    ) -> CheckRun:
+        payload: dict[str, Any] = {"name": name, "head_sha": head_sha, "status": status}
+        payload.update(_check_fields(conclusion, details_url, external_id, title, summary, text))
+        return CheckRun.from_json(await self.request("POST", f"/repos/{repo}/check-runs", json=payload))
+
+    async def update_check_run(
+        self,
+        repo: str,
+        check_run_id: int,
+        *,
+        status: str | None = None,
+        conclusion: str | None = None,
+        details_url: str | None = None,
+        external_id: str | None = None,
+        title: str | None = None,
+        summary: str | None = None,
+        text: str | None = None,
+    ) -> CheckRun:
+        payload: dict[str, Any] = {"status": status} if status else {}
+        payload.update(_check_fields(conclusion, details_url, external_id, title, summary, text))
+        return CheckRun.from_json(
+            await self.request("PATCH", f"/repos/{repo}/check-runs/{check_run_id}", json=payload)
+        )
+
+    # -- contents --
+
+    async def read_file(self, repo: str, path: str, ref: str | None = None) -> str | None:
+        """The text of a file at `ref` (default branch if None); None if there is no such file."""
+        params = {"ref": ref} if ref else None
+        try:
+            data = await self.request("GET", f"/repos/{repo}/contents/{path.lstrip('/')}", params=params)
+        except NotFound:
+            return None
+        if not isinstance(data, dict) or data.get("type") != "file":
+            return None
+        if data.get("encoding") == "base64":
+            try:
+                raw = base64.b64decode(data.get("content") or "")
+            except binascii.Error as exc:
+                raise GitHubError(f"undecodable contents of {repo}:{path}") from exc
+            return raw.decode("utf-8", errors="replace")
+        if data.get("content"):
+            return data["content"]
+        # larger than 1 MB: GitHub sends encoding "none" and a download_url
+        return await self._download(data.get("download_url"))
+
+    async def _download(self, url: str | None) -> str | None:
+        if not url:
+            return None
+        response = await self._send("GET", url)
+        return response.text
+
+
+def _check_fields(conclusion, details_url, external_id, title, summary, text) -> dict[str, Any]:
+    fields: dict[str, Any] = {}
+    if conclusion is not None:
+        fields["conclusion"] = conclusion
+    if details_url is not None:
+        fields["details_url"] = details_url
+    if external_id is not None:
+        fields["external_id"] = external_id
+    if title is not None or summary is not None:
+        output = {"title": title or "", "summary": summary or ""}
+        if text is not None:
+            output["text"] = text
+        fields["output"] = output
+    return fields
