@@ -6,7 +6,7 @@
              DBOS queue, partitioned by key (partition_concurrency=1)
                    │
                    ▼
-             run_job workflow ─▶ KeyGuard ─▶ the function registered for the job's kind
+             run_job workflow ─▶ key guard ─▶ the function registered for the job's kind
                                               (its `ctx.step(...)` calls are checkpointed:
                                                a completed step is not run again after a crash)
 
@@ -28,7 +28,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,7 +38,9 @@ from dbos._error import DBOSWorkflowCancelledError
 
 from bot import logs
 from bot.errors import JobCancelled, TransientError
+from bot.executors import Heartbeats
 from bot.jobstore import FINAL_STATES, Job, JobStore, workflow_id_for
+from bot.keyguard import key_guard_for
 from bot.redact import redact
 from bot.routing import JobRequest
 from bot.settings import Settings
@@ -48,6 +50,10 @@ log = logs.get_logger(__name__)
 QUEUE_NAME = "backend-bot-jobs"
 # Pinned: DBOS only resumes a dead process's workflows under the same application version.
 APPLICATION_VERSION = "backend-bot-1"
+
+_WORKFLOW_ENDED = frozenset(
+    {"SUCCESS", "ERROR", "CANCELLED", "MAX_RECOVERY_ATTEMPTS_EXCEEDED"}
+)
 
 JobFunction = Callable[["JobContext"], Awaitable[str | None]]
 
@@ -95,27 +101,6 @@ class JobContext:
         return await DBOS.run_step_async(options, fn, *args, **kwargs)
 
 
-class KeyGuard:
-    """One holder at a time per key, within this process."""
-
-    def __init__(self) -> None:
-        self._locks: dict[str, asyncio.Lock] = {}
-        self._waiters: dict[str, int] = {}
-
-    @contextlib.asynccontextmanager
-    async def hold(self, key: str) -> AsyncIterator[None]:
-        lock = self._locks.setdefault(key, asyncio.Lock())
-        self._waiters[key] = self._waiters.get(key, 0) + 1
-        try:
-            async with lock:
-                yield
-        finally:
-            self._waiters[key] -= 1
-            if not self._waiters[key]:
-                del self._waiters[key]
-                del self._locks[key]
-
-
 _active: Engine | None = None
 
 
@@ -142,11 +127,11 @@ class Engine:
         self.polling_interval = polling_interval
         self.kinds: dict[str, JobFunction] = {}
         self.services: dict[str, Any] = {}
-        self.guard = KeyGuard()
+        self.guard = key_guard_for(self.store.database_url, self.store.postgres)
         self.on_finish: list[Callable[[Job], None]] = []
         self._wake: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._forwarder: asyncio.Task | None = None
+        self._tasks: list[asyncio.Task] = []
         self._queue = None
 
     def register(self, kind: str, fn: JobFunction) -> None:
@@ -178,6 +163,12 @@ class Engine:
         dbos_logger.propagate = True
         if not self.run_workers:
             DBOS.listen_queues([])
+        executor_id = self.settings.executor_id()
+        heartbeats = Heartbeats(
+            self.store, executor_id, "worker" if self.run_workers else "web",
+            take_over=self.run_workers and self.store.postgres,
+        )
+        await asyncio.to_thread(heartbeats.claim)
         _active = self
         await asyncio.to_thread(DBOS.launch)
         self._queue = await DBOS.register_queue_async(
@@ -186,20 +177,23 @@ class Engine:
             partition_concurrency=1,
             polling_interval_sec=self.polling_interval,
         )
-        self._forwarder = asyncio.create_task(self._forward_loop(), name="job-forwarder")
+        self._tasks = [
+            asyncio.create_task(self._forward_loop(), name="job-forwarder"),
+            asyncio.create_task(heartbeats.run(), name="heartbeats"),
+        ]
         log.info(
             "engine started: %s, %s workers, executor %s",
             "PostgreSQL" if self.store.postgres else "SQLite",
             self.settings.workers if self.run_workers else "no",
-            self.settings.executor_id(),
+            executor_id,
         )
 
     async def stop(self) -> None:
         global _active
-        if self._forwarder is not None:
-            self._forwarder.cancel()
+        for task in self._tasks:
+            task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await self._forwarder
+                await task
         await asyncio.to_thread(DBOS.destroy, destroy_registry=False)
         self.store.close()
         _active = None
@@ -212,6 +206,10 @@ class Engine:
         return await self.store.submit(delivery_id, event, requests)
 
     async def _forward_loop(self) -> None:
+        # With several processes on one PostgreSQL, one forwards at a time, so jobs reach
+        # the queue in id order; the others stand by and take over if it dies.
+        while not await asyncio.to_thread(self.store.try_forwarder_lock):
+            await asyncio.sleep(1.0)
         while True:
             try:
                 jobs = await asyncio.to_thread(self.store.unforwarded, 200)
@@ -240,8 +238,24 @@ class Engine:
         if job is None or job.state in FINAL_STATES:
             return None
         with logs.bound(delivery_id=job.delivery_id, job_id=str(job.id)):
+            # An earlier job of this key interrupted by a crash is resumed outside the queue's
+            # partition: let it finish first, so the key's jobs stay in arrival order.
+            await self._wait_for_earlier_jobs(job)
             async with self.guard.hold(job.key):
                 return await self._run_held(job)
+
+    async def _wait_for_earlier_jobs(self, job: Job) -> None:
+        while earlier := await asyncio.to_thread(self.store.earlier_running, job.key, job.id):
+            for job_id in earlier:
+                status = await DBOS.get_workflow_status_async(workflow_id_for(job_id))
+                if status is None or status.status in _WORKFLOW_ENDED:
+                    # Its workflow ended without recording the outcome (or never existed):
+                    # nothing will finish it, so it must not hold up the key.
+                    await asyncio.to_thread(
+                        self.store.finish, job_id, "failed",
+                        error="interrupted; its run ended without an outcome",
+                    )
+            await asyncio.sleep(0.5)
 
     async def _run_held(self, job: Job) -> str | None:
         fn = self.kinds.get(job.kind)

@@ -53,7 +53,18 @@ CREATE TABLE IF NOT EXISTS bot_jobs (
 CREATE INDEX IF NOT EXISTS bot_jobs_unforwarded ON bot_jobs (forwarded, id);
 CREATE INDEX IF NOT EXISTS bot_jobs_key ON bot_jobs (key, id);
 CREATE INDEX IF NOT EXISTS bot_jobs_delivery ON bot_jobs (delivery_id);
+CREATE TABLE IF NOT EXISTS bot_executors (
+    executor_id TEXT PRIMARY KEY,
+    role TEXT NOT NULL,
+    host TEXT NOT NULL,
+    pid INTEGER NOT NULL,
+    started_at DOUBLE PRECISION NOT NULL,
+    last_seen DOUBLE PRECISION NOT NULL
+);
 """
+
+# Any constant will do: it names the one lock that makes a single process the forwarder.
+_FORWARDER_LOCK = 0x6261636B656E64
 
 _COLUMNS = (
     "id, delivery_id, event, kind, key, spec, state, attempts, error, result, "
@@ -176,10 +187,11 @@ class JobStore:
             self._writes.put(None)
             self._writer.join(timeout=10)
             self._writer = None
-        conn = getattr(self._local, "conn", None)
-        if conn is not None:
-            conn.close()
-            self._local.conn = None
+        for conn in (getattr(self._local, "conn", None), getattr(self, "_forwarder_conn", None)):
+            if conn is not None:
+                conn.close()
+        self._local.conn = None
+        self._forwarder_conn = None
 
     def on_commit(self, callback) -> None:
         """Call `callback()` (from the writer thread) after each commit that added jobs."""
@@ -329,6 +341,57 @@ class JobStore:
             f"SELECT {_COLUMNS} FROM bot_jobs {where} ORDER BY id DESC LIMIT ?", (*params, limit)
         )
         return [_job(row) for row in rows]
+
+    def earlier_running(self, key: str, job_id: int) -> list[int]:
+        """Earlier jobs of this key still marked running (interrupted, being recovered)."""
+        rows = self._execute(
+            "SELECT id FROM bot_jobs WHERE key = ? AND id < ? AND state = 'running' ORDER BY id",
+            (key, job_id),
+        )
+        return [row[0] for row in rows]
+
+    def try_forwarder_lock(self) -> bool:
+        """Become the one forwarder among the processes sharing this database."""
+        if not self.postgres:
+            return True
+        if getattr(self, "_forwarder_conn", None) is None:
+            self._forwarder_conn = self._connect()
+        row = self._forwarder_conn.execute(
+            "SELECT pg_try_advisory_lock(%s)", (_FORWARDER_LOCK,)
+        ).fetchone()
+        return bool(row[0])
+
+    # -- executors (heartbeats) ----------------------------------------------------------------
+
+    def heartbeat(self, executor_id: str, role: str, host: str, pid: int) -> None:
+        now = time.time()
+        self._execute(
+            "INSERT INTO bot_executors (executor_id, role, host, pid, started_at, last_seen) "
+            "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (executor_id) DO UPDATE SET "
+            "role = excluded.role, host = excluded.host, pid = excluded.pid, "
+            "last_seen = excluded.last_seen",
+            (executor_id, role, host, pid, now, now),
+        )
+
+    def executor(self, executor_id: str) -> dict | None:
+        rows = self._execute(
+            "SELECT executor_id, role, host, pid, last_seen FROM bot_executors "
+            "WHERE executor_id = ?", (executor_id,),
+        )
+        if not rows:
+            return None
+        executor_id, role, host, pid, last_seen = rows[0]
+        return {"executor_id": executor_id, "role": role, "host": host, "pid": pid,
+                "last_seen": last_seen}
+
+    def silent_executors(self, older_than: float) -> list[str]:
+        rows = self._execute(
+            "SELECT executor_id FROM bot_executors WHERE last_seen < ?", (older_than,)
+        )
+        return [row[0] for row in rows]
+
+    def forget_executor(self, executor_id: str) -> None:
+        self._execute("DELETE FROM bot_executors WHERE executor_id = ?", (executor_id,))
 
     def counts_by_state(self) -> dict[str, int]:
         counts = dict.fromkeys(STATES, 0)
