@@ -91,6 +91,7 @@ def configure(level: str = "info", fmt: str = "pretty") -> None:
         lib.propagate = True
     logging.getLogger("uvicorn.access").setLevel("WARNING")
     logging.getLogger("httpx").setLevel("WARNING")
+    logging.getLogger("httpx2").setLevel("WARNING")
 
 
 def get_logger(name: str) -> logging.Logger:

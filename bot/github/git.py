@@ -61,6 +61,7 @@ async def run_git(
     token: str | None = None,
     env: Mapping[str, str] | None = None,
     timeout: float = DEFAULT_TIMEOUT,
+    input: str | None = None,
 ) -> str:
     """Run `git *args`; stdout on success, `GitError` (redacted) otherwise."""
     child_env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_CONFIG_")}
@@ -72,12 +73,13 @@ async def run_git(
         *args,
         cwd=str(cwd) if cwd is not None else None,
         env=child_env,
-        stdin=asyncio.subprocess.DEVNULL,
+        stdin=asyncio.subprocess.DEVNULL if input is None else asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
     try:
-        out, err = await asyncio.wait_for(proc.communicate(), timeout)
+        data = input.encode() if input is not None else None
+        out, err = await asyncio.wait_for(proc.communicate(data), timeout)
     except asyncio.TimeoutError:
         proc.kill()
         await proc.wait()

@@ -1,0 +1,205 @@
+"""What the agent is given: the task (issue, PR instruction, review, local task) and the
+repository's context (CLAUDE.md / AGENTS.md, recent work-log entries, a bounded file map).
+
+Text that comes from GitHub users (issue bodies, comments, reviews) is fenced and labelled as
+untrusted with `prompts.fence`.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+import prompts
+from bot.worklog import recent_entries, render_entry
+
+INSTRUCTION_FILES = ("CLAUDE.md", "AGENTS.md")
+INSTRUCTIONS_MAX_CHARS = 20_000
+WORKLOG_MAX_CHARS = 15_000
+REPO_MAP_MAX_FILES = 300
+
+
+def system_prompt() -> str:
+    """The agent's system prompt (static, so it is cached across runs)."""
+    return prompts.load("backend-engineer")
+
+
+# ---------------------------------------------------------------------------------------
+# Tasks
+
+
+def issue_task(*, number: int, title: str, body: str, requester: str, repo: str) -> str:
+    """The task for implementing issue #number of repo ("owner/name")."""
+    return prompts.render(
+        "task-issue",
+        number=number,
+        title=_one_line(title),
+        body=prompts.fence(body or "(the issue has no description)", f"issue #{number} by its author"),
+        requester=f"@{requester}",
+        repo=repo,
+    )
+
+
+def pull_request_task(
+    *,
+    number: int,
+    title: str,
+    instruction: str,
+    requester: str,
+    repo: str,
+    head: str,
+    base: str,
+    description: str = "",
+) -> str:
+    """The task for a `/backend <instruction>` comment on pull request #number."""
+    return prompts.render(
+        "task-pull-request",
+        number=number,
+        title=_one_line(title),
+        instruction=prompts.fence(instruction, f"comment by @{requester}"),
+        description=prompts.fence(description or "(no description)", f"pull request #{number} description"),
+        requester=f"@{requester}",
+        repo=repo,
+        head=head,
+        base=base,
+    )
+
+
+@dataclass(frozen=True)
+class ReviewComment:
+    """One inline review comment, as GitHub's pull_request_review_comment payload has it."""
+
+    path: str
+    line: int | None
+    diff_hunk: str
+    body: str
+
+
+def review_task(
+    *,
+    number: int,
+    title: str,
+    reviewer: str,
+    repo: str,
+    review_body: str,
+    comments: list[ReviewComment],
+    state: str = "changes requested",
+) -> str:
+    """The task for addressing one review (its summary and every inline comment)."""
+    rendered = [
+        prompts.render(
+            "review-comment",
+            index=i,
+            path=c.path.replace("`", ""),
+            line=c.line if c.line is not None else "(outdated)",
+            diff_hunk=prompts.fence(c.diff_hunk, f"diff hunk of comment {i}", info="diff"),
+            body=prompts.fence(c.body, f"review comment {i} by @{reviewer}"),
+        )
+        for i, c in enumerate(comments, 1)
+    ]
+    return prompts.render(
+        "task-review",
+        number=number,
+        title=_one_line(title),
+        reviewer=f"@{reviewer}",
+        repo=repo,
+        state=state,
+        review_body=prompts.fence(review_body or "(no summary)", f"review summary by @{reviewer}"),
+        comments="\n\n".join(rendered) if rendered else "(no inline comments)",
+    )
+
+
+def local_task(task: str, *, requester: str = "The operator") -> str:
+    """The task for `backend-bot run` (typed by the operator: not fenced as untrusted)."""
+    return prompts.render("task-local", task=task.strip(), requester=requester)
+
+
+def _one_line(text: str) -> str:
+    return " ".join((text or "").split()).replace('"', "'")
+
+
+# ---------------------------------------------------------------------------------------
+# Repository context
+
+
+def repo_files(workspace: Path) -> list[str]:
+    """Tracked and untracked-but-not-ignored files (git), or a walk when not a git checkout."""
+    try:
+        proc = subprocess.run(
+            ["git", "-c", "core.quotePath=false", "ls-files", "--cached", "--others", "--exclude-standard"],
+            cwd=workspace, capture_output=True, text=True, timeout=30,
+        )  # fmt: skip
+        if proc.returncode == 0:
+            return sorted(set(proc.stdout.splitlines()))
+    except (OSError, subprocess.TimeoutExpired):
+        pass
+    files = []
+    for path in sorted(Path(workspace).rglob("*")):
+        rel = path.relative_to(workspace)
+        if path.is_file() and not any(p.startswith(".") and p not in (".github",) for p in rel.parts[:-1]):
+            files.append(str(rel))
+        if len(files) > 20_000:
+            break
+    return files
+
+
+def repo_map(workspace: Path, max_files: int = REPO_MAP_MAX_FILES) -> str:
+    """A bounded listing: every file when few, else directory counts and the shallowest files."""
+    files = repo_files(workspace)
+    if not files:
+        return "(empty repository)"
+    if len(files) <= max_files:
+        return "\n".join(files)
+    dirs = Counter(f.split("/", 1)[0] + "/" for f in files if "/" in f)
+    lines = [f"{len(files)} files. Top-level directories (file counts):"]
+    lines += [f"  {d} ({n})" for d, n in sorted(dirs.items())]
+    shallow = sorted(files, key=lambda f: (f.count("/"), f))[: max_files - len(lines)]
+    lines.append("Files, shallowest first:")
+    lines += sorted(shallow)
+    lines.append(f"... and {len(files) - len(shallow)} more; use Glob to explore.")
+    return "\n".join(lines)
+
+
+def _capped(text: str, limit: int) -> str:
+    if len(text) <= limit:
+        return text
+    return text[:limit] + f"\n[... cut: {len(text) - limit} more characters; Read the file for the rest]"
+
+
+def repository_instructions(workspace: Path) -> str:
+    parts = []
+    for name in INSTRUCTION_FILES:
+        path = Path(workspace) / name
+        if path.is_file():
+            text = path.read_text(encoding="utf-8", errors="replace").strip()
+            parts.append(
+                f"# The repository's {name}\n\nFollow these project instructions.\n\n"
+                + prompts.fence(_capped(text, INSTRUCTIONS_MAX_CHARS), name, info="markdown", untrusted=False)
+            )
+    if not parts:
+        return "# Project instructions\n\nThe repository has no CLAUDE.md or AGENTS.md."
+    return "\n\n".join(parts)
+
+
+def worklog_context(workspace: Path, count: int = 3) -> str:
+    entries = recent_entries(workspace, count) if count else []
+    if not entries:
+        return "# Recent work log\n\nBACKEND_WORK_LOG.md has no entries yet."
+    text = "\n".join(render_entry(e) for e in entries)
+    return (
+        f"# Recent work log\n\nThe last {len(entries)} entries of BACKEND_WORK_LOG.md, oldest first.\n\n"
+        + prompts.fence(_capped(text, WORKLOG_MAX_CHARS), "BACKEND_WORK_LOG.md", info="markdown", untrusted=False)
+    )
+
+
+def build_first_message(workspace: Path, task_prompt: str, *, worklog_count: int = 3) -> str:
+    """The first user message: instructions, recent work log, repository map, then the task."""
+    return prompts.render(
+        "context",
+        instructions=repository_instructions(workspace),
+        worklog=worklog_context(workspace, worklog_count),
+        repo_map=repo_map(workspace).replace("```", "'''"),
+        task=task_prompt.strip(),
+    )

@@ -1,0 +1,307 @@
+"""The agent loop: Claude and the tools, bounded by turns, cost and time.
+
+One turn is one Messages API call. After each response the loop runs the requested tools
+(in order), sends their results back in one user message, and stops when the model calls
+FinishWork or AskQuestion, when a bound is hit, or on an error it cannot retry.
+
+Prompt caching: every request carries `cache_control: ephemeral` on the last tool, on the
+system prompt, and on the last content block of the last two user messages (the previous
+turn's tail and the new tail): four breakpoints, the API's maximum. Each turn therefore reads
+everything up to the previous turn's end from the cache and writes only what is new.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import anthropic
+
+import prompts
+from bot.agent.context import build_first_message, system_prompt as default_system_prompt
+from bot.agent.sandbox import Sandbox
+from bot.agent.tools import Tool, ToolContext, TodosCallback, default_tools, execute
+from bot.agent.usage import Usage
+from bot.logs import get_logger
+from bot.worklog import WorkLogEntry, now_utc
+
+log = get_logger(__name__)
+
+EPHEMERAL = {"type": "ephemeral"}
+RETRYABLE_STATUS = {408, 409, 429, 500, 502, 503, 504, 529}
+MAX_NUDGES = 2
+
+Outcome = Literal["finished", "question", "bound", "error"]
+
+
+@dataclass(frozen=True)
+class Limits:
+    """The bounds of one run, and the knobs tests turn down."""
+
+    max_turns: int = 60
+    max_cost_usd: float = 3.0
+    max_seconds: float = 45 * 60
+    max_tokens: int = 16_000  # per response
+    tool_output_chars: int = 30_000
+    command_timeout: float = 600.0  # cap on one Bash command, seconds
+    retries: int = 6  # per model call, for 429 / 5xx / 529 / timeouts
+    backoff_base: float = 2.0  # seconds; doubled per attempt, jittered
+    backoff_max: float = 60.0
+    request_timeout: float = 600.0  # one model call, seconds
+    warn_turns_left: int = 3  # tell the model to wrap up this many turns before the end
+    warn_cost_share: float = 0.85  # ... or once this share of the budget is spent
+
+
+@dataclass
+class AgentResult:
+    """How a run ended. `entry` is set when finished, `question` when the agent asked one,
+    `reason` says why a bound or error stopped it (in words a user can read)."""
+
+    outcome: Outcome
+    usage: Usage
+    entry: WorkLogEntry | None = None
+    question: str | None = None
+    reason: str | None = None
+    todos: list[dict] = field(default_factory=list)
+    messages: list[dict] = field(default_factory=list)  # the conversation, for debugging
+
+
+class _Bound(Exception):
+    pass
+
+
+class _ModelFailure(Exception):
+    pass
+
+
+def with_cache_breakpoints(
+    tools: list[dict], system: str, messages: list[dict]
+) -> tuple[list[dict], list[dict], list[dict]]:
+    """Copies of tools, system and messages with the four cache breakpoints placed.
+
+    The stored conversation stays free of cache_control, so breakpoints never pile up.
+    """
+    tool_params = [dict(t) for t in tools]
+    if tool_params:
+        tool_params[-1]["cache_control"] = EPHEMERAL
+    system_blocks = [{"type": "text", "text": system, "cache_control": EPHEMERAL}]
+    out = list(messages)
+    user_indexes = [i for i, m in enumerate(out) if m["role"] == "user"][-2:]
+    for i in user_indexes:
+        message = dict(out[i])
+        content = message["content"]
+        if isinstance(content, str):
+            content = [{"type": "text", "text": content}]
+        content = [dict(b) for b in content]
+        content[-1]["cache_control"] = EPHEMERAL
+        message["content"] = content
+        out[i] = message
+    return tool_params, system_blocks, out
+
+
+def _assistant_content(response: Any) -> list[dict]:
+    blocks: list[dict] = []
+    for block in response.content:
+        kind = getattr(block, "type", None)
+        if kind == "text":
+            if block.text.strip():
+                blocks.append({"type": "text", "text": block.text})
+        elif kind == "tool_use":
+            blocks.append({"type": "tool_use", "id": block.id, "name": block.name, "input": block.input})
+        else:
+            blocks.append(block.model_dump(exclude_none=True))
+    return blocks or [{"type": "text", "text": "(no response)"}]
+
+
+def _retry_after(exc: Exception) -> float | None:
+    response = getattr(exc, "response", None)
+    if response is None:
+        return None
+    value = response.headers.get("retry-after")
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+def _describe(exc: Exception) -> str:
+    if isinstance(exc, anthropic.APIStatusError):
+        return f"HTTP {exc.status_code}: {getattr(exc, 'message', exc)}"
+    return f"{type(exc).__name__}: {exc}"
+
+
+async def run_agent(
+    *,
+    client: anthropic.AsyncAnthropic,
+    model: str,
+    workspace: Path,
+    task_prompt: str,
+    sandbox: Sandbox,
+    limits: Limits = Limits(),
+    on_todos: TodosCallback | None = None,
+    trigger: str | None = None,
+    worklog_entries: int = 3,
+    system_prompt: str | None = None,
+    tools: list[Tool] | None = None,
+    sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
+) -> AgentResult:
+    """Run the backend-engineer agent on `workspace` until it finishes, asks, or hits a bound.
+
+    The caller owns the workspace (checked out on the right branch) and everything after the
+    run: committing, pushing, the pull request. `task_prompt` is one of the task builders in
+    `bot.agent.context` (issue_task, pull_request_task, review_task, local_task).
+    Raises SandboxUnavailable before any model call when the shell cannot be sandboxed.
+    """
+    workspace = Path(workspace).resolve()
+    sandbox.check()
+    tools = tools if tools is not None else default_tools()
+    tool_table = {t.name: t for t in tools}
+    tool_params = [t.param() for t in tools]
+    system = system_prompt if system_prompt is not None else default_system_prompt()
+    ctx = ToolContext(
+        workspace=workspace, sandbox=sandbox, on_todos=on_todos, command_timeout_cap=limits.command_timeout
+    )
+    usage = Usage(model=model)
+    messages: list[dict] = [
+        {
+            "role": "user",
+            "content": [
+                {"type": "text", "text": build_first_message(workspace, task_prompt, worklog_count=worklog_entries)}
+            ],
+        }
+    ]
+    api = client.with_options(max_retries=0) if hasattr(client, "with_options") else client
+    started = time.monotonic()
+    deadline = started + limits.max_seconds
+    nudges = 0
+
+    def result(outcome: Outcome, **kwargs: Any) -> AgentResult:
+        usage.duration_s = time.monotonic() - started
+        return AgentResult(outcome=outcome, usage=usage, todos=list(ctx.todos), messages=messages, **kwargs)
+
+    async def call_model() -> Any:
+        tools_req, system_req, messages_req = with_cache_breakpoints(tool_params, system, messages)
+        attempt = 0
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise _Bound(f"time limit reached ({limits.max_seconds:g} s)")
+            try:
+                return await api.messages.create(
+                    model=model,
+                    max_tokens=limits.max_tokens,
+                    system=system_req,
+                    tools=tools_req,
+                    messages=messages_req,
+                    timeout=min(limits.request_timeout, remaining),
+                )
+            except (anthropic.APIStatusError, anthropic.APIConnectionError) as exc:
+                status = getattr(exc, "status_code", None)
+                retryable = status is None or status in RETRYABLE_STATUS or status >= 500
+                if not retryable:
+                    raise _ModelFailure(f"the model service refused the request ({_describe(exc)})") from exc
+                if attempt >= limits.retries:
+                    raise _ModelFailure(
+                        f"the model service kept failing ({_describe(exc)}) after {attempt + 1} attempts"
+                    ) from exc
+                delay = _retry_after(exc)
+                if delay is None:
+                    delay = min(limits.backoff_max, limits.backoff_base * 2**attempt)
+                    delay *= random.uniform(0.5, 1.0)
+                delay = min(delay, limits.backoff_max, max(0.0, deadline - time.monotonic()))
+                attempt += 1
+                log.warning("model call failed (%s); retry %d in %.1fs", _describe(exc), attempt, delay)
+                await sleep(delay)
+
+    try:
+        async with asyncio.timeout(max(0.0, deadline - time.monotonic())):
+            while True:
+                if usage.turns >= limits.max_turns:
+                    return result("bound", reason=f"turn limit reached ({limits.max_turns} turns)")
+                if usage.cost_usd >= limits.max_cost_usd:
+                    return result(
+                        "bound",
+                        reason=f"cost limit reached (${usage.cost_usd:.4f} of ${limits.max_cost_usd:.2f})",
+                    )
+                response = await call_model()
+                usage.turns += 1
+                usage.add_response(response.usage)
+                messages.append({"role": "assistant", "content": _assistant_content(response)})
+                calls = [b for b in response.content if getattr(b, "type", None) == "tool_use"]
+                log.info(
+                    "turn %d: %s (stop=%s, cost $%.4f)",
+                    usage.turns,
+                    ", ".join(c.name for c in calls) or "no tool calls",
+                    response.stop_reason,
+                    usage.cost_usd,
+                )
+                if not calls:
+                    if response.stop_reason == "refusal":
+                        return result("error", reason="the model refused to continue")
+                    nudges += 1
+                    if nudges > MAX_NUDGES:
+                        return result("error", reason="the model stopped without calling FinishWork or AskQuestion")
+                    if response.stop_reason == "max_tokens":
+                        text = "Your reply hit the output limit. Continue, in smaller steps."
+                    else:
+                        text = prompts.load("nudge-finish").strip()
+                    messages.append({"role": "user", "content": [{"type": "text", "text": text}]})
+                    continue
+
+                results: list[dict] = []
+                stopped = False
+                for call in calls:
+                    if stopped:
+                        text, is_error = "Not run: the run already ended with an earlier tool call.", True
+                    else:
+                        text, is_error = await execute(
+                            tool_table, ctx, call.name, call.input, limits.tool_output_chars
+                        )
+                        tool = tool_table.get(call.name)
+                        stopped = bool(tool and tool.stops and not is_error)
+                    block = {"type": "tool_result", "tool_use_id": call.id, "content": text}
+                    if is_error:
+                        block["is_error"] = True
+                    results.append(block)
+                if response.stop_reason == "max_tokens":
+                    results.append({
+                        "type": "text",
+                        "text": "Your reply hit the output limit, so the last tool call may be cut "
+                        "short. Write large files in smaller pieces.",
+                    })  # fmt: skip
+                warning = _budget_warning(usage, limits)
+                if warning:
+                    results.append({"type": "text", "text": warning})
+                messages.append({"role": "user", "content": results})
+
+                if ctx.finished is not None:
+                    entry = ctx.finished.model_copy(update={"timestamp": now_utc(), "trigger": trigger})
+                    return result("finished", entry=entry)
+                if ctx.question is not None:
+                    return result("question", question=ctx.question)
+    except _Bound as exc:
+        return result("bound", reason=str(exc))
+    except TimeoutError:
+        return result("bound", reason=f"time limit reached ({limits.max_seconds:g} s)")
+    except _ModelFailure as exc:
+        return result("error", reason=str(exc))
+
+
+def _budget_warning(usage: Usage, limits: Limits) -> str | None:
+    turns_left = limits.max_turns - usage.turns
+    cost_share = usage.cost_usd / limits.max_cost_usd if limits.max_cost_usd > 0 else 0.0
+    if turns_left <= limits.warn_turns_left:
+        remaining = f"{turns_left} turn{'s' if turns_left != 1 else ''}"
+    elif cost_share >= limits.warn_cost_share:
+        remaining = f"${limits.max_cost_usd - usage.cost_usd:.2f} of the ${limits.max_cost_usd:.2f} budget"
+    else:
+        return None
+    return prompts.render("budget-warning", remaining=remaining).strip()
+
+
+__all__ = ["AgentResult", "Limits", "run_agent", "with_cache_breakpoints"]
