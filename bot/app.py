@@ -2,20 +2,85 @@
 
 from __future__ import annotations
 
+import asyncio
+import functools
+
+import anthropic
 from starlette.applications import Starlette
 
 from bot.engine import Engine
+from bot.errors import UserFacingError
+from bot.flows import register_flows
+from bot.flows.common import Services
+from bot.github.app import GitHubApp
 from bot.jobstore import JobStore
+from bot.logs import get_logger
 from bot.registration import registration_routes
 from bot.server import create_app
 from bot.settings import Settings
+from bot.workspace import Workspaces
+
+log = get_logger(__name__)
+
+NO_MODEL_KEY = (
+    "the bot's operator has not set ANTHROPIC_API_KEY, so the agent cannot run. "
+    "Ask them to configure it"
+)
 
 
-def build_engine(settings: Settings, *, run_workers: bool = True) -> Engine:
+def model_client_factory(settings: Settings):
+    @functools.cache
+    def model_client() -> anthropic.AsyncAnthropic:
+        if settings.anthropic_api_key is None:
+            raise UserFacingError(NO_MODEL_KEY)
+        # The agent loop retries model errors itself, with its own backoff.
+        return anthropic.AsyncAnthropic(
+            api_key=settings.anthropic_api_key.get_secret_value(),
+            base_url=settings.anthropic_base_url,
+            max_retries=0,
+        )
+
+    return model_client
+
+
+def build_engine(settings: Settings, *, run_workers: bool = True,
+                 github: GitHubApp | None = None) -> Engine:
     engine = Engine(settings, JobStore(settings.database_url), run_workers=run_workers)
+    if github is None and not settings.missing_credentials():
+        github = GitHubApp(settings)
+    if github is not None:
+        register_flows(engine, Services(
+            github=github,
+            workspaces=Workspaces(settings.data_dir),
+            model_client=model_client_factory(settings),
+        ))
     return engine
 
 
-def build_app(settings: Settings, *, run_workers: bool = True) -> Starlette:
-    engine = build_engine(settings, run_workers=run_workers)
-    return create_app(settings, engine=engine, extra_routes=registration_routes(settings))
+def build_app(settings: Settings, *, run_workers: bool = True,
+              github: GitHubApp | None = None) -> Starlette:
+    engine = build_engine(settings, run_workers=run_workers, github=github)
+
+    async def learn_app_slug(app: Starlette) -> None:
+        """Learn this App's slug (to recognise its own PRs) without delaying start-up."""
+        flows = engine.services.get("flows")
+        if flows is None:
+            return
+
+        async def learn() -> None:
+            delay = 1.0
+            while True:
+                try:
+                    identity = await flows.github.identity()
+                    app.state.bot["app_slug"] = identity.slug
+                    log.info("running as GitHub App %s (%s)", identity.slug, identity.bot_login)
+                    return
+                except Exception as error:
+                    log.warning("could not ask GitHub who this App is (%s); retrying", error)
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, 60)
+
+        app.state.learn_slug = asyncio.create_task(learn())
+
+    return create_app(settings, engine=engine, extra_routes=registration_routes(settings),
+                      on_startup=[learn_app_slug])

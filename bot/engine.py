@@ -170,7 +170,9 @@ class Engine:
         )
         await asyncio.to_thread(heartbeats.claim)
         _active = self
-        await asyncio.to_thread(DBOS.launch)
+        # Launched from this loop's thread, so DBOS runs the workflows on this loop (with the
+        # shared clients) rather than on a background loop of its own.
+        DBOS.launch()
         self._queue = await DBOS.register_queue_async(
             QUEUE_NAME,
             worker_concurrency=self.settings.workers,

@@ -30,13 +30,35 @@ def system_prompt() -> str:
 # Tasks
 
 
-def issue_task(*, number: int, title: str, body: str, requester: str, repo: str) -> str:
-    """The task for implementing issue #number of repo ("owner/name")."""
+def issue_task(
+    *,
+    number: int,
+    title: str,
+    body: str,
+    requester: str,
+    repo: str,
+    comments: list[tuple[str, str]] = (),
+    instruction: str = "",
+) -> str:
+    """The task for implementing issue #number of repo ("owner/name").
+
+    `comments` are (login, text) of the issue's comments by people with write access;
+    `instruction` is the text of a `/backend …` command that asked for this run.
+    """
+    discussion = "\n\n".join(
+        prompts.fence(text, f"comment by @{login}") for login, text in comments
+    ) or "(no comments from maintainers)"
+    request = (
+        prompts.fence(instruction, f"comment by @{requester}") if instruction.strip()
+        else "(no extra instructions)"
+    )
     return prompts.render(
         "task-issue",
         number=number,
         title=_one_line(title),
         body=prompts.fence(body or "(the issue has no description)", f"issue #{number} by its author"),
+        comments=discussion,
+        instruction=request,
         requester=f"@{requester}",
         repo=repo,
     )

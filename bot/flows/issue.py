@@ -1,0 +1,176 @@
+"""Kind `issue`: implement an issue (labelled `backend`, or `/backend …` on it) as one PR.
+
+A second trigger for the same issue continues the bot's branch and updates its pull request.
+"""
+
+from __future__ import annotations
+
+from bot import pullrequest
+from bot import status as status_text
+from bot.agent import issue_task
+from bot.engine import JobContext
+from bot.errors import UserFacingError
+from bot.github import git
+from bot.github.errors import RequestFailed
+from bot.workspace import slugify
+
+from bot.flows.common import (
+    Gathered,
+    StatusComment,
+    WorkRequest,
+    WorkResult,
+    acknowledge,
+    footer,
+    gather,
+    guarded,
+    installation,
+    refusal,
+    report_check_run,
+    services,
+    work,
+)
+
+MAX_COMMENTERS_CHECKED = 20
+WRITE_LEVELS = frozenset({"write", "maintain", "admin"})
+
+
+async def run(ctx: JobContext) -> str:
+    spec = ctx.job.spec
+    repo, number = spec["repo"], spec["number"]
+    gathered = await gather(ctx)
+    label = gathered.config["label"] if gathered.config else "backend"
+    status = StatusComment(
+        ctx, number, status_text.RETRY_HINT_ISSUE.format(label=label))
+
+    async def flow() -> str:
+        if gathered.config_error:
+            raise UserFacingError(status_text.CONFIG_INVALID.format(
+                problems=gathered.config_error, retry_hint=status.retry_hint))
+        refused = refusal(gathered, spec["requester"])
+        if refused:
+            await _refuse(ctx, number, refused)
+            return "refused: " + spec["requester"] + " may not trigger work"
+
+        target, target_id = ("comment", spec["comment_id"]) if spec.get("comment_id") else (
+            "issue", number)
+        await acknowledge(ctx, status, reaction_target=target, reaction_id=target_id)
+        issue = await ctx.step("read issue", _read_issue, ctx, gathered, retries=3)
+        branch = await ctx.step("choose branch", _choose_branch, ctx, gathered, issue["title"],
+                                retries=3)
+        result = await work(ctx, gathered, WorkRequest(
+            branch=branch,
+            base_branch=gathered.default_branch,
+            task_prompt=issue_task(
+                number=number, title=issue["title"], body=issue["body"],
+                requester=spec["requester"], repo=repo,
+                comments=[tuple(c) for c in issue["comments"]],
+                instruction=spec.get("instruction", ""),
+            ),
+            trigger=f"#{number}",
+        ), status.progress)
+        return await _conclude(ctx, gathered, status, result)
+
+    return await guarded(status, flow)
+
+
+async def _refuse(ctx: JobContext, number: int, text: str) -> None:
+    async def post() -> None:
+        client = await installation(ctx)
+        await client.upsert_comment(ctx.job.spec["repo"], number,
+                                    status_text.marker(f"refused-job-{ctx.job.id}"), text)
+
+    await ctx.step("refuse", post, retries=3)
+
+
+async def _read_issue(ctx: JobContext, gathered: Gathered) -> dict:
+    """The issue, and the comments of people with write access (others' text is not used)."""
+    spec = ctx.job.spec
+    client = await installation(ctx)
+    issue = await client.get_issue(spec["repo"], spec["number"])
+    comments = await client.list_issue_comments(spec["repo"], spec["number"])
+    levels: dict[str, str] = {spec["requester"]: gathered.permission}
+    kept = []
+    for comment in comments:
+        login = comment.user.login
+        if comment.user.type == "Bot" or login == gathered.bot_login:
+            continue
+        if login not in levels:
+            if len(levels) > MAX_COMMENTERS_CHECKED:
+                continue
+            levels[login] = await client.permission(spec["repo"], login)
+        if levels[login] in WRITE_LEVELS:
+            kept.append((login, comment.body))
+    return {"title": issue.title, "body": issue.body, "comments": kept}
+
+
+async def _choose_branch(ctx: JobContext, gathered: Gathered, title: str) -> str:
+    """The bot's existing branch for this issue (a second run continues it), or a new name."""
+    spec = ctx.job.spec
+    prefix = f"{gathered.repo_config.branch_prefix}issue-{spec['number']}-"
+    token = await services(ctx).github.installation_token(spec["installation_id"])
+    refs = await git.ls_remote(gathered.repo["clone_url"], token=token,
+                               pattern=f"refs/heads/{prefix}*")
+    existing = sorted(ref.removeprefix("refs/heads/") for ref in refs)
+    return existing[0] if existing else prefix + slugify(title)
+
+
+async def _conclude(ctx: JobContext, gathered: Gathered, status: StatusComment,
+                    result: WorkResult) -> str:
+    spec = ctx.job.spec
+    number = spec["number"]
+    if result.outcome == "question":
+        async def ask() -> None:
+            client = await installation(ctx)
+            kind = f"question-job-{ctx.job.id}"
+            await client.upsert_comment(spec["repo"], number, status_text.marker(kind),
+                                        status_text.QUESTION_COMMENT.format(
+                                            marker=status_text.marker(kind),
+                                            login=spec["requester"], question=result.question))
+            await status.show(status_text.Status(
+                status_text.QUESTION.format(retry_hint=status.retry_hint)))
+
+        await ctx.step("ask", ask, retries=3)
+        return "waiting for an answer to the agent's question"
+    if result.outcome == "no_changes":
+        await ctx.step("report", status.show, status_text.Status(
+            status_text.NO_CHANGES.format(summary=result.summary or result.title)), retries=3)
+        return "finished without changes"
+
+    pr = await ctx.step("publish", _publish, ctx, gathered, result, retries=3)
+
+    async def report() -> None:
+        client = await installation(ctx)
+        link = f"[#{pr['number']}]({pr['html_url']})"
+        headline = status_text.DONE_OPENED if pr["created"] else status_text.DONE_UPDATED
+        await status.show(status_text.Status(headline.format(pr_link=link)))
+        await client.add_reaction(spec["repo"], "issue", number, "rocket")
+
+    await ctx.step("report", report, retries=3)
+    return f"pull request #{pr['number']} {'opened' if pr['created'] else 'updated'}"
+
+
+async def _publish(ctx: JobContext, gathered: Gathered, result: WorkResult) -> dict:
+    """Open the issue's pull request, or update the open one (found by its head branch)."""
+    spec = ctx.job.spec
+    repo, number = spec["repo"], spec["number"]
+    client = await installation(ctx)
+    model = gathered.repo_config.model or ctx.settings.anthropic_model
+    body = pullrequest.render_body(
+        entry_body=result.entry_body, footer=footer(result, ctx.job.id, model),
+        marker_kind=f"issue-{number}", closes=number, earlier=result.earlier,
+    )
+    title = pullrequest.title_for(result.title)
+    existing = await client.find_pull_by_head(repo, result.branch)
+    if existing is not None and existing.state == "open":
+        pr, created = await client.update_pull(repo, existing.number, title=title, body=body), False
+    else:
+        pr = await client.create_pull(repo, title=title, head=result.branch,
+                                      base=gathered.default_branch, body=body,
+                                      draft=gathered.repo_config.draft)
+        created = True
+        try:
+            await client.request_reviewers(repo, pr.number, [spec["requester"]])
+        except RequestFailed as error:  # e.g. the requester is not a collaborator
+            ctx.log.info("could not request a review from %s: %s", spec["requester"], error)
+    await report_check_run(client, repo, result)
+    return {"number": pr.number, "html_url": pr.html_url, "created": created}

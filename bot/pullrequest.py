@@ -1,0 +1,37 @@
+"""The bot's pull request: title from the entry, body = the entry, `Closes #N`, footer, marker."""
+
+from __future__ import annotations
+
+from bot.redact import redact
+
+MARKER_PREFIX = "backend-bot:pr"
+TITLE_MAX = 120
+EARLIER_HEADING = "### Earlier work on this pull request"
+
+
+def marker(kind: str) -> str:
+    return f"<!-- {MARKER_PREFIX}:{kind} -->"
+
+
+def title_for(entry_title: str) -> str:
+    title = " ".join(entry_title.split())
+    return title if len(title) <= TITLE_MAX else title[: TITLE_MAX - 1] + "…"
+
+
+def render_body(
+    *,
+    entry_body: str,
+    footer: str,
+    marker_kind: str,
+    closes: int | None = None,
+    earlier: list[str] | None = None,
+) -> str:
+    """The PR description: the latest entry, what it closes, earlier entries, footer, marker."""
+    parts = [entry_body.strip()]
+    if closes is not None:
+        parts.append(f"Closes #{closes}")
+    if earlier:
+        parts.append(EARLIER_HEADING + "\n\n" + "\n".join(f"- {line}" for line in earlier))
+    parts.append("---\n" + footer.strip())
+    parts.append(marker(marker_kind))
+    return redact("\n\n".join(parts) + "\n")
