@@ -12,8 +12,10 @@
 
 Why a jobs table in front of DBOS: one DBOS enqueue costs a few milliseconds, too slow for the
 webhook's hot path; the table takes a whole burst in one commit, and the forwarder enqueues
-behind it. The workflow id is derived from the job id, so forwarding twice is harmless, and
-zero-padded, so DBOS's same-second tie-break on SQLite follows arrival order.
+behind it, offering the queue one waiting job per key (so a burst on the table does not turn
+into a burst of enqueues competing with the intake). The workflow id is derived from the job
+id, so forwarding twice is harmless, and zero-padded, so DBOS's same-second tie-break on
+SQLite follows arrival order.
 
 Why a key guard on top of the partitioned queue: cancelling a workflow frees its partition at
 once, while a cancelled step may still be cleaning up (killing the agent's processes). The
@@ -150,7 +152,7 @@ class Engine:
         DBOS(
             config={
                 "name": "backend-bot",
-                "system_database_url": self.settings.database_url,
+                "system_database_url": self.settings.engine_database_url,
                 "executor_id": self.settings.executor_id(),
                 "application_version": APPLICATION_VERSION,
                 "log_level": "WARNING",
@@ -214,9 +216,13 @@ class Engine:
             await asyncio.sleep(1.0)
         while True:
             try:
-                jobs = await asyncio.to_thread(self.store.unforwarded, 200)
+                jobs = await asyncio.to_thread(self.store.forwardable, 200)
                 for job in jobs:
                     await self._enqueue(job)
+                if jobs:
+                    # Enqueueing is idempotent (the workflow id is the job's), so a crash
+                    # before this mark only means those jobs are offered to the queue again.
+                    await asyncio.to_thread(self.store.mark_forwarded, [job.id for job in jobs])
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -231,7 +237,6 @@ class Engine:
     async def _enqueue(self, job: Job) -> None:
         with SetWorkflowID(job.workflow_id), SetEnqueueOptions(queue_partition_key=job.key):
             await self._queue.enqueue_async(run_job, job.id)
-        await asyncio.to_thread(self.store.mark_forwarded, job.id)
 
     # -- running -------------------------------------------------------------------------
 
@@ -265,6 +270,7 @@ class Engine:
             await self._finish(job, "failed", error=f"no function registered for kind {job.kind!r}")
             return None
         await asyncio.to_thread(self.store.start_attempt, job.id)
+        self._wake.set()  # the next job of this key may now be offered to the queue
         job = await asyncio.to_thread(self.store.get, job.id)
         if job.state != "running":  # cancelled while waiting for the key
             return None
@@ -288,6 +294,7 @@ class Engine:
     async def _finish(self, job: Job, state: str, *, error: str | None = None,
                       result: str | None = None) -> None:
         await asyncio.to_thread(self.store.finish, job.id, state, error=error, result=result)
+        self._wake.set()
         job.state, job.error, job.result = state, error, result
         for callback in self.on_finish:
             callback(job)
@@ -300,6 +307,7 @@ class Engine:
         if job is None or job.state in FINAL_STATES:
             return job
         await asyncio.to_thread(self.store.finish, job_id, "cancelled", error="cancelled")
+        self._wake.set()
         with contextlib.suppress(Exception):
             await DBOS.cancel_workflow_async(job.workflow_id)
         return await asyncio.to_thread(self.store.get, job_id)
@@ -316,7 +324,7 @@ def cancel_from_outside(settings: Settings, store: JobStore, job_id: int) -> Job
     if job is None or job.state in FINAL_STATES:
         return job
     store.finish(job_id, "cancelled", error="cancelled from the command line")
-    client = DBOSClient(system_database_url=settings.database_url)
+    client = DBOSClient(system_database_url=settings.engine_database_url)
     try:
         client.cancel_workflow(workflow_id_for(job_id))
     except Exception as error:  # not forwarded yet: the state above is enough

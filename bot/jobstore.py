@@ -4,7 +4,8 @@ The intake path writes through one group-committing writer thread: concurrent de
 that arrive while a transaction is being committed are written together in the next one, so
 a commit (and its fsync) is paid once per batch rather than once per request. The table is
 also what `backend-bot jobs`, `/backend status` and `/metrics` read; the engine forwards its
-new rows to the durable workflow queue (DBOS) in id order, which is arrival order.
+rows to the durable workflow queue (DBOS) in id order, which is arrival order, one waiting
+job per key at a time (see `forwardable`).
 
 SQLite (the embedded default) and PostgreSQL share the SQL below; only placeholders and the
 id column differ.
@@ -51,6 +52,7 @@ CREATE TABLE IF NOT EXISTS bot_jobs (
     forwarded INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS bot_jobs_unforwarded ON bot_jobs (forwarded, id);
+CREATE INDEX IF NOT EXISTS bot_jobs_key_state ON bot_jobs (key, state, id);
 CREATE INDEX IF NOT EXISTS bot_jobs_key ON bot_jobs (key, id);
 CREATE INDEX IF NOT EXISTS bot_jobs_delivery ON bot_jobs (delivery_id);
 CREATE TABLE IF NOT EXISTS bot_executors (
@@ -65,6 +67,8 @@ CREATE TABLE IF NOT EXISTS bot_executors (
 
 # Any constant will do: it names the one lock that makes a single process the forwarder.
 _FORWARDER_LOCK = 0x6261636B656E64
+# And the one that lets a single process at a time create the tables.
+_SCHEMA_LOCK = 0x6261636B656E65
 
 _COLUMNS = (
     "id, delivery_id, event, kind, key, spec, state, attempts, error, result, "
@@ -156,6 +160,10 @@ class JobStore:
 
     def _conn(self):
         conn = getattr(self._local, "conn", None)
+        if conn is not None and self.postgres and conn.closed:
+            # Dropped by the server or the network: connect again rather than fail forever
+            # (a process whose heartbeat kept failing would look dead to the others).
+            conn = None
         if conn is None:
             conn = self._local.conn = self._connect()
         return conn
@@ -175,8 +183,17 @@ class JobStore:
 
     def open(self) -> None:
         id_column = "BIGSERIAL PRIMARY KEY" if self.postgres else "INTEGER PRIMARY KEY AUTOINCREMENT"
-        for statement in _SCHEMA.format(id_column=id_column).split(";"):
-            if statement.strip():
+        statements = [s for s in _SCHEMA.format(id_column=id_column).split(";") if s.strip()]
+        if self.postgres:
+            # Processes starting together on a fresh database would race on CREATE ... IF NOT
+            # EXISTS (PostgreSQL raises a unique violation on pg_type): one at a time.
+            conn = self._conn()
+            with conn.transaction():
+                conn.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
+                for statement in statements:
+                    conn.execute(statement)
+        else:
+            for statement in statements:
                 self._execute(statement)
         if self._writer is None:
             self._writer = threading.Thread(target=self._write_loop, name="job-intake", daemon=True)
@@ -249,6 +266,9 @@ class JobStore:
                 log.exception("storing %d deliveries failed", len(batch))
                 for submission in batch:
                     submission.loop.call_soon_threadsafe(_fail, submission.future, error)
+                if self.postgres and conn.closed:
+                    with contextlib.suppress(Exception):
+                        conn = self._connect()
                 continue
             for submission in batch:
                 submission.loop.call_soon_threadsafe(_resolve, submission.future, submission.ids)
@@ -293,14 +313,25 @@ class JobStore:
 
     # -- the engine's side -----------------------------------------------------------------
 
-    def unforwarded(self, limit: int = 200) -> list[Job]:
+    def forwardable(self, limit: int = 200) -> list[Job]:
+        """The oldest waiting job of each key that has no earlier job still waiting.
+
+        The queue is thus offered at most one waiting job per key: per-key order holds by
+        construction, every key can run in parallel, and a burst of deliveries is absorbed
+        by this table (one commit per batch) instead of by the queue (a commit per job).
+        """
         rows = self._execute(
-            f"SELECT {_COLUMNS} FROM bot_jobs WHERE forwarded = 0 ORDER BY id LIMIT ?", (limit,)
+            f"SELECT {_COLUMNS} FROM bot_jobs AS j WHERE j.forwarded = 0 AND j.state = 'queued' "
+            "AND NOT EXISTS (SELECT 1 FROM bot_jobs AS e WHERE e.key = j.key AND e.id < j.id "
+            "AND e.state = 'queued') ORDER BY j.id LIMIT ?",
+            (limit,),
         )
         return [_job(row) for row in rows]
 
-    def mark_forwarded(self, job_id: int) -> None:
-        self._execute("UPDATE bot_jobs SET forwarded = 1 WHERE id = ?", (job_id,))
+    def mark_forwarded(self, job_ids: Sequence[int]) -> None:
+        placeholders = ", ".join("?" for _ in job_ids)
+        self._execute(f"UPDATE bot_jobs SET forwarded = 1 WHERE id IN ({placeholders})",
+                      tuple(job_ids))
 
     def get(self, job_id: int) -> Job | None:
         rows = self._execute(f"SELECT {_COLUMNS} FROM bot_jobs WHERE id = ?", (job_id,))

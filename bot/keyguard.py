@@ -37,7 +37,8 @@ class PostgresKeyGuard:
     """A session advisory lock per key, on a connection of its own for the job's duration."""
 
     def __init__(self, database_url: str) -> None:
-        self.database_url = database_url
+        # psycopg takes libpq URLs only; DATABASE_URL may be in SQLAlchemy's form (as for DBOS).
+        self.database_url = database_url.replace("postgresql+psycopg://", "postgresql://")
         self.local = LocalKeyGuard()
 
     @contextlib.asynccontextmanager

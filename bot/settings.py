@@ -74,6 +74,15 @@ class Settings(BaseSettings):
         return f"sqlite:///{(self.data_dir / 'backend-bot.db').resolve()}"
 
     @property
+    def engine_database_url(self) -> str:
+        """Where DBOS keeps its workflow state: the same PostgreSQL database, or, on SQLite,
+        a file beside the jobs table's, so that DBOS's writes never hold up the webhook's."""
+        url = self.database_url
+        if self.uses_postgres or not url.endswith(".db"):
+            return url
+        return url.removesuffix(".db") + "-engine.db"
+
+    @property
     def uses_postgres(self) -> bool:
         return self.database_url.startswith(("postgresql://", "postgres://", "postgresql+"))
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-import json
+import functools
 from typing import Any
 
-from githubkit.webhooks import parse_obj, verify
-from pydantic import ValidationError
+import githubkit_schemas.latest.webhooks as webhook_models
+import orjson
+from githubkit.webhooks import verify
+from pydantic import TypeAdapter, ValidationError
 
 from bot.errors import WebhookError
 from bot.logs import get_logger
@@ -44,8 +46,8 @@ def check_signature(secret: str, body: bytes, header: str | None) -> None:
 def decode(event: str, body: bytes) -> dict[str, Any]:
     """The payload as a dict, or a 400 saying why it is not the event it claims."""
     try:
-        payload = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        payload = orjson.loads(body)
+    except orjson.JSONDecodeError as error:
         raise WebhookError(400, f"Body is not valid JSON: {error}") from None
     if not isinstance(payload, dict):
         raise WebhookError(400, "Body is not a JSON object.")
@@ -68,10 +70,26 @@ def decode(event: str, body: bytes) -> dict[str, Any]:
     return payload
 
 
+@functools.cache
+def _adapter(event: str) -> TypeAdapter | None:
+    # Built once per event: building a validator costs milliseconds, using one microseconds.
+    model = getattr(webhook_models, "".join(p.title() for p in event.split("_")) + "Event", None)
+    return TypeAdapter(model) if model is not None else None
+
+
+def prepare_models(events: set[str]) -> None:
+    """Build the validators of the routed events before the first delivery needs them."""
+    for event in events:
+        _adapter(event)
+
+
 def typed_model(event: str, payload: dict[str, Any]) -> Any:
     """githubkit's typed model of the event, or None when its strict schema rejects it."""
+    adapter = _adapter(event)
+    if adapter is None:
+        return None
     try:
-        return parse_obj(event, payload)
+        return adapter.validate_python(payload)
     except (ValidationError, ValueError, KeyError, TypeError) as error:
         log.debug("githubkit rejected a %s payload, using the raw JSON: %s", event, error)
         return None
