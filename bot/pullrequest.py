@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from bot.redact import redact
 
 MARKER_PREFIX = "backend-bot:pr"
@@ -11,6 +13,21 @@ EARLIER_HEADING = "### Earlier work on this pull request"
 
 def marker(kind: str) -> str:
     return f"<!-- {MARKER_PREFIX}:{kind} -->"
+
+
+_CLOSES = re.compile(r"^Closes #(\d+)\s*$", re.M)
+_MARKER = re.compile(r"<!-- " + re.escape(MARKER_PREFIX) + r":([\w.-]+) -->")
+
+
+def closes_of(body: str) -> int | None:
+    """The issue an existing PR body closes (kept when the body is rewritten)."""
+    match = _CLOSES.search(body or "")
+    return int(match.group(1)) if match else None
+
+
+def marker_kind_of(body: str) -> str | None:
+    match = _MARKER.search(body or "")
+    return match.group(1) if match else None
 
 
 def title_for(entry_title: str) -> str:

@@ -28,7 +28,27 @@ FAILED = "❌ **Failed:** {reason}\n\nTo try again, {retry_hint}."
 CANCELLED = "🛑 **Cancelled** by request. To start again, {retry_hint}."
 RETRY_HINT_ISSUE = "comment `/backend retry` or remove and re-add the `{label}` label"
 RETRY_HINT_PR = "comment `/backend retry`"
+DONE_PUSHED = "✅ **Done.** Pushed {commit} to this pull request: {summary}"
+DONE_CHILD = (
+    "✅ **Done.** Opened {pr_link} into this pull request's branch `{branch}` (backend-bot "
+    "never pushes to someone else's branch): {summary}"
+)
+NO_CHANGES_PR = "ℹ️ **Finished without changes.** The agent changed no file: {summary}"
 FOOTER = "<sub>backend-bot · job {job_id}</sub>"
+
+FORK_PR = (
+    "Sorry @{login}, this pull request comes from a fork, and backend-bot can only push to "
+    "branches of this repository, so it cannot work here. It can still help: a maintainer "
+    "can label an issue `{label}`, or comment `/{command} …` on a pull request from a branch "
+    "of this repository."
+)
+CLOSED_PR = (
+    "This pull request is {state}, so backend-bot will not work on it. Reopen it first, or "
+    "describe the work in an issue and label it `{label}`."
+)
+THREAD_CHANGED = "{marker}\nChanged `{path}` in {commit}. {answer}"
+THREAD_UNCHANGED = "{marker}\nNo change to `{path}` in {commit_or_round}. {answer}"
+THREAD_NO_ANSWER = "The agent gave no specific answer for this comment; see the pull request's description."
 
 REFUSED = (
     "Sorry @{login}, only people with {permission} access to this repository can ask "

@@ -112,8 +112,20 @@ class Workspaces:
 
 
 async def changed_files(workspace: Workspace) -> list[str]:
-    out = await git.run_git(["status", "--porcelain", "--untracked-files=all"], cwd=workspace.path)
-    return [line[3:] for line in out.splitlines() if line.strip()]
+    """Paths changed in the workspace (NUL-separated output: any file name survives)."""
+    out = await git.run_git(["status", "--porcelain", "-z", "--untracked-files=all"],
+                            cwd=workspace.path)
+    entries, files = out.split("\0"), []
+    index = 0
+    while index < len(entries):
+        entry = entries[index]
+        index += 1
+        if not entry:
+            continue
+        files.append(entry[3:])
+        if entry[0] in "RC":  # a rename or copy is followed by its source path
+            index += 1
+    return files
 
 
 async def head_trailer(workspace: Workspace, trailer: str = JOB_TRAILER) -> str | None:

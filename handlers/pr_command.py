@@ -65,6 +65,9 @@ def review_comment_created(delivery: Delivery) -> JobRequest | None:
         "comment_kind": "review_comment",
         "path": comment.get("path"),
         "line": comment.get("line") or comment.get("original_line"),
+        "diff_hunk": comment.get("diff_hunk") or "",
+        # A reply's thread is its first comment's; replies go there.
+        "thread_id": comment.get("in_reply_to_id") or comment["id"],
         "requester": delivery.sender_login,
         "command": command.name,
         "instruction": command.instruction,

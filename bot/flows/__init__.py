@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from bot.engine import Engine
-from bot.flows import issue
+from bot.flows import control, issue, pull_request, review
 from bot.flows.common import Services
 
 KINDS = {
     "issue": issue.run,
+    "pr_command": pull_request.run,
+    "review": review.run,
+    "control": control.run,
 }
 
 

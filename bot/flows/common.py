@@ -19,7 +19,6 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
 import anthropic
@@ -218,6 +217,8 @@ class WorkResult:
     usage: dict = field(default_factory=dict)
     continued: bool = False
     tests: dict | None = None
+    key_decisions: str = ""  # the agent's answers (a review round's `Comment N: …`)
+    changed_files: list[str] = field(default_factory=list)
 
 
 def _limits(config: RepoConfig) -> Limits:
@@ -230,7 +231,10 @@ async def work(ctx: JobContext, gathered: Gathered, request: WorkRequest,
     """The agent's round as one checkpointed, preemptible step (see the module docstring)."""
 
     async def round_of_work() -> dict:
-        return asdict(await _work(ctx, gathered, request, on_todos))
+        # Jobs of different keys can target one branch (the issue's run and a command on its
+        # pull request): one of them at a time, so no push loses another's commit.
+        async with ctx.engine.guard.hold(f"branch:{ctx.job.spec['repo']}:{request.branch}"):
+            return asdict(await _work(ctx, gathered, request, on_todos))
 
     try:
         return WorkResult(**await ctx.step("work", round_of_work, preemptible=True))
@@ -264,9 +268,11 @@ async def _work(ctx: JobContext, gathered: Gathered, request: WorkRequest,
     if result.outcome != "finished" or result.entry is None:
         raise UserFacingError(result.reason or "the agent stopped without finishing")
     entry = result.entry
-    if not await changed_files(workspace):
+    changed = await changed_files(workspace)
+    if not changed:
         return WorkResult("no_changes", workspace.branch, title=entry.title,
-                          summary=entry.task_summary, usage=usage)
+                          summary=entry.task_summary, usage=usage,
+                          key_decisions=entry.key_decisions)
 
     tests = await run_repository_tests(workspace, sandbox, config)
     if tests is not None:
@@ -286,7 +292,8 @@ async def _work(ctx: JobContext, gathered: Gathered, request: WorkRequest,
         "committed", workspace.branch, sha=sha, title=entry.title,
         entry_body=render_entry_body(entry), summary=entry.task_summary,
         earlier=await _earlier_entries(workspace, entry), usage=usage,
-        continued=workspace.continued, tests=tests,
+        continued=workspace.continued, tests=tests, key_decisions=entry.key_decisions,
+        changed_files=changed,
     )
 
 
@@ -296,10 +303,13 @@ async def _already_committed(workspace: Workspace, request: WorkRequest) -> Work
     entries = parse_worklog((workspace.path / WORKLOG_FILE).read_text())
     entry = entries[-1]
     sha = (await git.run_git(["rev-parse", "HEAD"], cwd=workspace.path)).strip()
+    changed = await git.run_git(["diff-tree", "--no-commit-id", "--name-only", "-r", "HEAD"],
+                                cwd=workspace.path)
     return WorkResult(
         "committed", workspace.branch, sha=sha, title=entry.title,
         entry_body=render_entry_body(entry), summary=entry.task_summary,
         earlier=await _earlier_entries(workspace, entry), continued=True,
+        key_decisions=entry.key_decisions, changed_files=changed.split(),
     )
 
 
@@ -395,8 +405,44 @@ async def report_check_run(client: InstallationClient, repo: str, result: WorkRe
     )
 
 
-def workspace_of(ctx: JobContext) -> Path:
-    return services(ctx).workspaces.workspace_path(ctx.job.id)
+async def reply(ctx: JobContext, text: str, *, kind: str) -> None:
+    """Answer the command where it was written: its review thread, or the PR's conversation."""
+    spec = ctx.job.spec
+
+    async def post() -> None:
+        client = await installation(ctx)
+        marker = status_text.marker(f"{kind}-job-{ctx.job.id}")
+        body = f"{marker}\n{text}"
+        if spec.get("comment_kind") == "review_comment":
+            existing = [c for c in await client.list_pull_comments(spec["repo"], spec["number"])
+                        if marker in c.body]
+            if not existing:
+                await client.reply_to_review_comment(spec["repo"], spec["number"],
+                                                     spec["thread_id"], body)
+        else:
+            await client.upsert_comment(spec["repo"], spec["number"], marker, body)
+
+    await ctx.step(f"reply {kind}", post, retries=3)
+
+
+async def update_own_pull(ctx: JobContext, gathered: Gathered, number: int,
+                          result: WorkResult) -> dict:
+    """Show the latest entry on one of the bot's PRs, keeping what it closes and its marker."""
+    from bot import pullrequest
+
+    repo = ctx.job.spec["repo"]
+    client = await installation(ctx)
+    current = await client.get_pull(repo, number)
+    model = gathered.repo_config.model or ctx.settings.anthropic_model
+    body = pullrequest.render_body(
+        entry_body=result.entry_body, footer=footer(result, ctx.job.id, model),
+        marker_kind=pullrequest.marker_kind_of(current.body) or f"pr-{number}",
+        closes=pullrequest.closes_of(current.body), earlier=result.earlier,
+    )
+    pr = await client.update_pull(repo, number, title=pullrequest.title_for(result.title),
+                                  body=body)
+    await report_check_run(client, repo, result)
+    return {"number": pr.number, "html_url": pr.html_url, "created": False}
 
 
 async def guarded(status: StatusComment, flow: Callable[[], Awaitable[str]]) -> str:

@@ -515,6 +515,13 @@ class InstallationClient:
             async for c in self.paginate(f"/repos/{repo}/pulls/{number}/reviews/{review_id}/comments")
         ]
 
+    async def list_pull_comments(self, repo: str, number: int) -> list[ReviewComment]:
+        """Every review comment on the pull request, replies included."""
+        return [
+            ReviewComment.from_json(c)
+            async for c in self.paginate(f"/repos/{repo}/pulls/{number}/comments")
+        ]
+
     async def reply_to_review_comment(
         self, repo: str, number: int, comment_id: int, body: str
     ) -> ReviewComment:

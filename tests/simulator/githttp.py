@@ -6,6 +6,7 @@ import asyncio
 import base64
 import binascii
 import os
+import tempfile
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -47,15 +48,20 @@ async def run_http_backend(
         if name.lower() in ("authorization", "content-type", "content-length"):
             continue
         env["HTTP_" + name.upper().replace("-", "_")] = value
-    proc = await asyncio.create_subprocess_exec(
-        "git",
-        "http-backend",
-        env=env,
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, _err = await proc.communicate(body)
+    # The body goes in through a file: http-backend may answer (and exit) before it has read
+    # all of a pipe, which would make writing the rest fail.
+    with tempfile.TemporaryFile() as stdin:
+        stdin.write(body)
+        stdin.seek(0)
+        proc = await asyncio.create_subprocess_exec(
+            "git",
+            "http-backend",
+            env=env,
+            stdin=stdin,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        out, _err = await proc.communicate()
     split = out.find(b"\r\n\r\n")
     sep_len = 4
     lf = out.find(b"\n\n")

@@ -1,0 +1,159 @@
+"""Kind `pr_command`: `/backend <what to do>` on a pull request.
+
+- On the bot's own pull request: new commits on its branch, a new log entry, the PR body
+  updated (latest entry, earlier ones listed), and a reply under the command.
+- On someone else's pull request in this repository: a new branch from its head and a new
+  pull request into its branch, linked from the reply. Never a push to their branch.
+- On a pull request from a fork, or a closed one: a reply saying what the bot can't do there.
+"""
+
+from __future__ import annotations
+
+from bot import pullrequest
+from bot import status as status_text
+from bot.agent import pull_request_task
+from bot.engine import JobContext
+from bot.errors import UserFacingError
+from bot.flows.common import (
+    Gathered,
+    StatusComment,
+    WorkRequest,
+    WorkResult,
+    acknowledge,
+    footer,
+    gather,
+    guarded,
+    installation,
+    refusal,
+    reply,
+    report_check_run,
+    update_own_pull,
+    work,
+)
+from bot.workspace import slugify
+
+
+async def run(ctx: JobContext) -> str:
+    spec = ctx.job.spec
+    repo, number = spec["repo"], spec["number"]
+    gathered = await gather(ctx)
+    status = StatusComment(ctx, number, status_text.RETRY_HINT_PR)
+
+    async def flow() -> str:
+        if gathered.config_error:
+            raise UserFacingError(status_text.CONFIG_INVALID.format(
+                problems=gathered.config_error, retry_hint=status.retry_hint))
+        config = gathered.repo_config
+        refused = refusal(gathered, spec["requester"])
+        if refused:
+            await reply(ctx, refused, kind="refused")
+            return "refused: " + spec["requester"] + " may not trigger work"
+        pull = await ctx.step("read pull request", _read_pull, ctx, retries=3)
+        if pull["state"] != "open":
+            await reply(ctx, status_text.CLOSED_PR.format(
+                state="merged" if pull["merged"] else "closed", label=config.label), kind="closed")
+            return f"not run: the pull request is {pull['state']}"
+        if pull["head_repo"] != repo:
+            await reply(ctx, status_text.FORK_PR.format(
+                login=spec["requester"], label=config.label, command=config.command), kind="fork")
+            return "not run: the pull request comes from a fork"
+
+        await acknowledge(ctx, status, reaction_target=_reaction_target(spec),
+                          reaction_id=spec["comment_id"])
+        own = pull["author"] == gathered.bot_login
+        if own:
+            branch, base = pull["head_ref"], pull["base_ref"]
+        else:
+            # A branch of our own from their head, and a PR into their branch.
+            slug = slugify(spec["instruction"] or "changes", 30)
+            branch = f"{config.branch_prefix}pr-{number}-{slug}-{ctx.job.id}"
+            base = pull["head_ref"]
+        result = await work(ctx, gathered, WorkRequest(
+            branch=branch,
+            base_branch=base,
+            task_prompt=pull_request_task(
+                number=number, title=pull["title"], instruction=_instruction(spec),
+                requester=spec["requester"], repo=repo, head=pull["head_ref"],
+                base=pull["base_ref"], description=pull["body"],
+            ),
+            trigger=f"#{number}",
+        ), status.progress)
+        return await _conclude(ctx, gathered, status, result, own=own, base=base)
+
+    return await guarded(status, flow)
+
+
+def _reaction_target(spec: dict) -> str:
+    return "review_comment" if spec.get("comment_kind") == "review_comment" else "comment"
+
+
+def _instruction(spec: dict) -> str:
+    text = spec["instruction"] or "Do what the pull request's discussion asks."
+    if spec.get("comment_kind") != "review_comment":
+        return text
+    hunk = spec.get("diff_hunk") or "(no diff hunk)"
+    return (f"{text}\n\n(Written on the review thread of `{spec.get('path')}` line "
+            f"{spec.get('line')}, which points at this part of the diff:)\n{hunk}")
+
+
+async def _read_pull(ctx: JobContext) -> dict:
+    client = await installation(ctx)
+    pull = await client.get_pull(ctx.job.spec["repo"], ctx.job.spec["number"])
+    return {
+        "state": pull.state, "merged": pull.merged, "title": pull.title, "body": pull.body,
+        "author": pull.user.login, "head_ref": pull.head_ref, "head_repo": pull.head_repo,
+        "base_ref": pull.base_ref, "html_url": pull.html_url,
+    }
+
+
+async def _conclude(ctx: JobContext, gathered: Gathered, status: StatusComment,
+                    result: WorkResult, *, own: bool, base: str) -> str:
+    spec = ctx.job.spec
+    repo, number = spec["repo"], spec["number"]
+    if result.outcome == "question":
+        await ctx.step("report", status.show, status_text.Status(
+            status_text.QUESTION.format(retry_hint=status.retry_hint),
+            detail=f"> {result.question}"), retries=3)
+        if spec.get("comment_kind") == "review_comment":
+            await reply(ctx, f"❓ @{spec['requester']}: {result.question}", kind="question")
+        return "waiting for an answer to the agent's question"
+    if result.outcome == "no_changes":
+        text = status_text.NO_CHANGES_PR.format(summary=result.summary or result.title)
+        await ctx.step("report", status.show, status_text.Status(text), retries=3)
+        if spec.get("comment_kind") == "review_comment":
+            await reply(ctx, text, kind="done")
+        return "finished without changes"
+
+    if own:
+        pr = await ctx.step("publish", update_own_pull, ctx, gathered, number, result, retries=3)
+        commit = f"[`{result.sha[:7]}`]({pr['html_url']}/commits/{result.sha})"
+        text = status_text.DONE_PUSHED.format(commit=commit, summary=result.summary)
+    else:
+        pr = await ctx.step("publish", _open_child_pull, ctx, gathered, result, base, retries=3)
+        text = status_text.DONE_CHILD.format(pr_link=f"[#{pr['number']}]({pr['html_url']})",
+                                             branch=base, summary=result.summary)
+    await ctx.step("report", status.show, status_text.Status(text), retries=3)
+    if spec.get("comment_kind") == "review_comment":
+        await reply(ctx, text, kind="done")
+    return (f"pushed {result.sha[:7]} to #{number}" if own
+            else f"pull request #{pr['number']} opened into #{number}")
+
+
+async def _open_child_pull(ctx: JobContext, gathered: Gathered, result: WorkResult,
+                           base: str) -> dict:
+    repo, number = ctx.job.spec["repo"], ctx.job.spec["number"]
+    client = await installation(ctx)
+    existing = await client.find_pull_by_head(repo, result.branch)
+    if existing is not None:
+        return {"number": existing.number, "html_url": existing.html_url, "created": False}
+    model = gathered.repo_config.model or ctx.settings.anthropic_model
+    body = pullrequest.render_body(
+        entry_body=result.entry_body, footer=footer(result, ctx.job.id, model),
+        marker_kind=f"pr-{number}-job-{ctx.job.id}",
+    )
+    body = f"Into #{number}, as @{ctx.job.spec['requester']} asked.\n\n{body}"
+    pr = await client.create_pull(repo, title=pullrequest.title_for(result.title),
+                                  head=result.branch, base=base, body=body,
+                                  draft=gathered.repo_config.draft)
+    await report_check_run(client, repo, result)
+    return {"number": pr.number, "html_url": pr.html_url, "created": True}

@@ -1,0 +1,138 @@
+"""Kind `review`: a review of one of the bot's pull requests, addressed in one round.
+
+One commit for the whole review, a new log entry, the PR body updated, and a reply on each
+inline thread saying what changed (with the commit) or why nothing did. Reviews by people
+without write access, and reviews with nothing to act on, do nothing at all.
+"""
+
+from __future__ import annotations
+
+import re
+
+from bot import status as status_text
+from bot.agent import ReviewComment, review_task
+from bot.engine import JobContext
+from bot.errors import UserFacingError
+from bot.flows.common import (
+    StatusComment,
+    WorkRequest,
+    WorkResult,
+    acknowledge,
+    gather,
+    guarded,
+    installation,
+    refusal,
+    update_own_pull,
+    work,
+)
+
+_ANSWER = re.compile(r"(?im)^[\s>*_-]*comment\s+(\d+)\s*[:.)-]\s*")
+
+
+async def run(ctx: JobContext) -> str:
+    spec = ctx.job.spec
+    repo, number = spec["repo"], spec["number"]
+    gathered = await gather(ctx)
+    if gathered.config_error is None and refusal(gathered, spec["requester"]):
+        return "ignored: the reviewer may not trigger work"
+    review = await ctx.step("read review", _read_review, ctx, gathered.bot_login, retries=3)
+    if review["skip"]:
+        return "ignored: " + review["skip"]
+    status = StatusComment(ctx, number, status_text.RETRY_HINT_PR)
+
+    async def flow() -> str:
+        if gathered.config_error:
+            raise UserFacingError(status_text.CONFIG_INVALID.format(
+                problems=gathered.config_error, retry_hint=status.retry_hint))
+        await acknowledge(ctx, status, reaction_target="issue", reaction_id=number)
+        comments = [ReviewComment(c["path"], c["line"], c["diff_hunk"], c["body"])
+                    for c in review["comments"]]
+        result = await work(ctx, gathered, WorkRequest(
+            branch=review["head_ref"],
+            base_branch=review["base_ref"],
+            task_prompt=review_task(
+                number=number, title=review["title"], reviewer=spec["requester"], repo=repo,
+                review_body=review["body"], comments=comments,
+                state=review["state"].replace("_", " ").lower(),
+            ),
+            trigger=f"#{number}",
+        ), status.progress)
+        return await _conclude(ctx, gathered, status, review, result)
+
+    return await guarded(status, flow)
+
+
+async def _read_review(ctx: JobContext, bot_login: str) -> dict:
+    spec = ctx.job.spec
+    client = await installation(ctx)
+    pull = await client.get_pull(spec["repo"], spec["number"])
+    if pull.user.login != bot_login:
+        return {"skip": "not one of the bot's pull requests"}
+    if pull.state != "open":
+        return {"skip": "the pull request is not open"}
+    review = await client.get_review(spec["repo"], spec["number"], spec["review_id"])
+    comments = [c for c in await client.list_review_comments(
+        spec["repo"], spec["number"], spec["review_id"]) if c.in_reply_to_id is None]
+    if not review.body.strip() and not comments:
+        return {"skip": "the review has nothing to act on"}
+    return {
+        "skip": None, "title": pull.title, "head_ref": pull.head_ref, "base_ref": pull.base_ref,
+        "body": review.body, "state": review.state,
+        "comments": [{"id": c.id, "path": c.path, "line": c.line or c.original_line,
+                      "diff_hunk": c.diff_hunk, "body": c.body} for c in comments],
+    }
+
+
+def answers_by_comment(key_decisions: str) -> dict[int, str]:
+    """The agent's `Comment N: …` answers (the review prompt asks for them), by number."""
+    matches = list(_ANSWER.finditer(key_decisions))
+    answers = {}
+    for match, following in zip(matches, [*matches[1:], None]):
+        end = following.start() if following else len(key_decisions)
+        answers[int(match.group(1))] = " ".join(key_decisions[match.end():end].split())
+    return answers
+
+
+async def _conclude(ctx: JobContext, gathered, status: StatusComment, review: dict,
+                    result: WorkResult) -> str:
+    spec = ctx.job.spec
+    repo, number = spec["repo"], spec["number"]
+    if result.outcome == "question":
+        await ctx.step("report", status.show, status_text.Status(
+            status_text.QUESTION.format(retry_hint=status.retry_hint),
+            detail=f"> {result.question}"), retries=3)
+        return "waiting for an answer to the agent's question"
+    pr = None
+    if result.outcome == "committed":
+        pr = await ctx.step("publish", update_own_pull, ctx, gathered, number, result, retries=3)
+    await ctx.step("reply on threads", _reply_on_threads, ctx, review, result, retries=3)
+    if pr is None:
+        text = status_text.NO_CHANGES_PR.format(summary=result.summary or result.title)
+    else:
+        commit = f"[`{result.sha[:7]}`]({pr['html_url']}/commits/{result.sha})"
+        text = status_text.DONE_PUSHED.format(commit=commit, summary=result.summary)
+    await ctx.step("report", status.show, status_text.Status(text), retries=3)
+    return (f"review {spec['review_id']} addressed in {result.sha[:7]}" if pr
+            else f"review {spec['review_id']} answered without changes")
+
+
+async def _reply_on_threads(ctx: JobContext, review: dict, result: WorkResult) -> None:
+    """One reply per inline comment; replies already posted (before a crash) are not repeated."""
+    spec = ctx.job.spec
+    client = await installation(ctx)
+    answers = answers_by_comment(result.key_decisions)
+    posted = "\n".join(c.body for c in await client.list_pull_comments(spec["repo"],
+                                                                      spec["number"]))
+    for index, comment in enumerate(review["comments"], start=1):
+        marker = status_text.marker(f"reply-job-{ctx.job.id}-comment-{comment['id']}")
+        if marker in posted:
+            continue
+        answer = answers.get(index) or status_text.THREAD_NO_ANSWER
+        if result.sha and comment["path"] in result.changed_files:
+            body = status_text.THREAD_CHANGED.format(
+                marker=marker, path=comment["path"], commit=result.sha[:7], answer=answer)
+        else:
+            where = result.sha[:7] if result.sha else "this round"
+            body = status_text.THREAD_UNCHANGED.format(
+                marker=marker, path=comment["path"], commit_or_round=where, answer=answer)
+        await client.reply_to_review_comment(spec["repo"], spec["number"], comment["id"], body)
