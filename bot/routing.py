@@ -23,6 +23,9 @@ class Delivery:
     typed: Any = None
     # This App's slug once known (from `GET /app` at start-up or settings), for "is this our PR".
     app_slug: str | None = None
+    # The repository's trigger label and command word (its `.github/backend.yml`, as last read).
+    trigger_label: str = "backend"
+    command_word: str = "backend"
 
     @property
     def action(self) -> str | None:

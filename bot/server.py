@@ -12,6 +12,7 @@ The webhook answers fast and never with a 500 for anything a client can send:
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import gc
 import time
@@ -29,6 +30,7 @@ from bot.jobstore import JobStore
 from bot.metrics import Metrics
 from bot.routing import Delivery, Router
 from bot.settings import Settings
+from bot.triggers import RepoTriggers
 
 log = logs.get_logger(__name__)
 
@@ -52,12 +54,14 @@ async def _read_body(request: Request, limit: int) -> bytes:
 
 class WebhookEndpoint:
     def __init__(self, settings: Settings, router: Router, engine: Engine, metrics: Metrics,
-                 app_slug: Callable[[], str | None]) -> None:
+                 app_slug: Callable[[], str | None],
+                 triggers: Callable[[str], tuple[str, str]]) -> None:
         self.settings = settings
         self.router = router
         self.engine = engine
         self.metrics = metrics
         self.app_slug = app_slug
+        self.triggers = triggers
         self.secret = (
             settings.webhook_secret.get_secret_value() if settings.webhook_secret else None
         )
@@ -101,12 +105,16 @@ class WebhookEndpoint:
         action = payload.get("action")
         if not self.router.routes(event, action):
             return 200, {"message": f"Nothing to do for {event}" + (f".{action}" if action else "") + "."}
+        label, command = self.triggers(
+            ((payload.get("repository") or {}).get("full_name")) or "")
         delivery = Delivery(
             event=event,
             delivery_id=delivery_id,
             payload=payload,
             typed=webhooks.typed_model(event, payload),
             app_slug=self.app_slug(),
+            trigger_label=label,
+            command_word=command,
         )
         try:
             requests = self.router.dispatch(delivery)
@@ -142,6 +150,7 @@ def create_app(
     if engine is None:
         engine = Engine(settings, JobStore(settings.database_url), run_workers=run_workers)
     metrics = Metrics(engine.store)
+    triggers = RepoTriggers(engine.store)
     # The App's slug is learned at start-up (an on_startup callback), never on the webhook path.
     state = {"ready": False, "app_slug": None}
 
@@ -149,6 +158,8 @@ def create_app(
     async def lifespan(app: Starlette):
         await engine.start()
         webhooks.prepare_models(router.events())
+        await triggers.refresh()
+        refresher = asyncio.create_task(triggers.keep_fresh(), name="trigger-words")
         for callback in on_startup or []:
             await callback(app)
         # Everything built so far lives as long as the process: keep it out of the garbage
@@ -160,6 +171,7 @@ def create_app(
             yield
         finally:
             state["ready"] = False
+            refresher.cancel()
             await engine.stop()
 
     async def healthz(request: Request) -> Response:
@@ -180,7 +192,8 @@ def create_app(
     async def metrics_endpoint(request: Request) -> Response:
         return Response(metrics.render(), media_type="text/plain; version=0.0.4")
 
-    webhook = WebhookEndpoint(settings, router, engine, metrics, lambda: state["app_slug"])
+    webhook = WebhookEndpoint(settings, router, engine, metrics, lambda: state["app_slug"],
+                              triggers)
     routes: list[BaseRoute] = [
         Route(settings.webhook_path, webhook.handle, methods=["POST"]),
         Route("/healthz", healthz, methods=["GET"]),

@@ -25,6 +25,7 @@ REQUIRED_KEYS: dict[str, tuple[str, ...]] = {
     "issue_comment": ("action", "issue", "comment", "repository", "sender"),
     "pull_request_review": ("action", "review", "pull_request", "repository", "sender"),
     "pull_request_review_comment": ("action", "comment", "pull_request", "repository", "sender"),
+    "push": ("ref", "commits", "repository", "sender"),
     "ping": ("zen", "hook_id"),
 }
 

@@ -1,6 +1,6 @@
 """Every trigger's router, merged in one place. A new trigger is a new module and one line."""
 
 from bot.routing import Router
-from handlers import issue_label, pr_command, pr_review
+from handlers import config_push, issue_label, pr_command, pr_review
 
-router = Router(issue_label.router, pr_command.router, pr_review.router)
+router = Router(issue_label.router, pr_command.router, pr_review.router, config_push.router)

@@ -1,10 +1,9 @@
-"""`issues.labeled` with the trigger label: implement the issue and open a pull request."""
+"""`issues.labeled` with the trigger label (`backend`, or the repository's own): implement the
+issue and open a pull request."""
 
 from __future__ import annotations
 
 from bot.routing import Delivery, JobRequest, Router, job_key
-
-TRIGGER_LABEL = "backend"
 
 router = Router()
 
@@ -12,7 +11,7 @@ router = Router()
 @router.register("issues", action="labeled")
 def issue_labeled(delivery: Delivery) -> JobRequest | None:
     payload = delivery.payload
-    if (payload.get("label") or {}).get("name") != TRIGGER_LABEL:
+    if (payload.get("label") or {}).get("name") != delivery.trigger_label:
         return None
     issue = payload["issue"]
     if issue.get("state") == "closed":

@@ -20,7 +20,7 @@ def _control_key(repo: str, number: int) -> str:
 def issue_comment_created(delivery: Delivery) -> JobRequest | None:
     payload = delivery.payload
     comment, issue = payload["comment"], payload["issue"]
-    command = parse_command(comment.get("body"))
+    command = parse_command(comment.get("body"), delivery.command_word)
     if command is None:
         return None
     repo, number = delivery.repo_full_name, issue["number"]
@@ -52,7 +52,7 @@ def issue_comment_created(delivery: Delivery) -> JobRequest | None:
 def review_comment_created(delivery: Delivery) -> JobRequest | None:
     payload = delivery.payload
     comment, pull = payload["comment"], payload["pull_request"]
-    command = parse_command(comment.get("body"))
+    command = parse_command(comment.get("body"), delivery.command_word)
     if command is None:
         return None
     repo, number = delivery.repo_full_name, pull["number"]

@@ -27,6 +27,7 @@ def test_app_yml_lists_each_event_once():
         "issue_comment",
         "pull_request_review",
         "pull_request_review_comment",
+        "push",
     }
 
 

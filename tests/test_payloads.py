@@ -129,8 +129,20 @@ def test_review_comment_without_a_command_is_not_a_trigger():
 NOT_ROUTED = [
     name for name in names()
     if event_of(name) not in ("issues", "issue_comment", "pull_request_review",
-                              "pull_request_review_comment")
+                              "pull_request_review_comment", "push")
 ]
+
+
+def test_a_push_that_does_not_touch_the_config_is_not_a_job():
+    assert handlers.router.routes("push", None)
+    assert dispatch("push") == []
+
+
+def test_a_push_to_the_default_branch_touching_the_config_is_a_config_job():
+    payload = load("push")
+    payload["commits"][0]["modified"].append(".github/backend.yml")
+    jobs = handlers.router.dispatch(Delivery(event="push", delivery_id="x", payload=payload))
+    assert [(job.kind, job.key) for job in jobs] == [("config", "acme/widgets/config")]
 
 
 @pytest.mark.parametrize("name", NOT_ROUTED)

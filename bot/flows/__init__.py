@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot.engine import Engine
-from bot.flows import control, issue, pull_request, review
+from bot.flows import config, control, issue, pull_request, review
 from bot.flows.common import Services
 
 KINDS = {
@@ -11,6 +11,7 @@ KINDS = {
     "pr_command": pull_request.run,
     "review": review.run,
     "control": control.run,
+    "config": config.run,
 }
 
 

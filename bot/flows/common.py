@@ -116,7 +116,11 @@ async def gather(ctx: JobContext) -> Gathered:
         text = await client.read_file(spec["repo"], CONFIG_PATH, ref=repo.default_branch)
         config, error = None, None
         try:
-            config = parse_repo_config(text).model_dump()
+            parsed = parse_repo_config(text)
+            config = parsed.model_dump()
+            # The webhook path learns this repository's trigger words from here.
+            await asyncio.to_thread(ctx.engine.store.remember_triggers, spec["repo"],
+                                    parsed.label, parsed.command)
         except RepoConfigError as problem:
             error = str(problem)
         return asdict(Gathered(

@@ -1,0 +1,29 @@
+"""Kind `config`: `.github/backend.yml` changed on the default branch; learn its trigger words.
+
+An invalid file leaves the words as they were: the next run on an issue or PR reports the
+problem there, in plain words.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from bot.engine import JobContext
+from bot.flows.common import installation
+from bot.repo_config import CONFIG_PATH, RepoConfigError, parse_repo_config
+
+
+async def run(ctx: JobContext) -> str:
+    repo = ctx.job.spec["repo"]
+
+    async def read() -> str | None:
+        client = await installation(ctx)
+        return await client.read_file(repo, CONFIG_PATH, ref=await client.default_branch(repo))
+
+    text = await ctx.step("read config", read, retries=3)
+    try:
+        config = parse_repo_config(text)
+    except RepoConfigError as problem:
+        return f"kept the previous trigger words: {CONFIG_PATH} is invalid ({problem})"
+    await asyncio.to_thread(ctx.engine.store.remember_triggers, repo, config.label, config.command)
+    return f"trigger label `{config.label}`, command `/{config.command}`"
