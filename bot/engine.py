@@ -120,7 +120,7 @@ class Engine:
         *,
         run_workers: bool = True,
         retry_interval: float = 2.0,
-        polling_interval: float = 0.25,
+        polling_interval: float = 0.1,
     ) -> None:
         self.settings = settings
         self.store = store

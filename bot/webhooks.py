@@ -91,6 +91,13 @@ def typed_model(event: str, payload: dict[str, Any]) -> Any:
         return None
     try:
         return adapter.validate_python(payload)
-    except (ValidationError, ValueError, KeyError, TypeError) as error:
-        log.debug("githubkit rejected a %s payload, using the raw JSON: %s", event, error)
+    except ValidationError as error:
+        first = error.errors()[0]
+        log.debug("githubkit's %s model rejected %d field(s) (first: %s: %s); using the raw JSON",
+                  event, error.error_count(), ".".join(map(str, first["loc"]))[:200],
+                  first["msg"])
+        return None
+    except (ValueError, KeyError, TypeError) as error:
+        log.debug("githubkit could not read a %s payload (%s); using the raw JSON", event,
+                  str(error)[:200])
         return None

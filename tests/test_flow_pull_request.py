@@ -277,3 +277,31 @@ def test_reviews_that_need_no_work_do_nothing(stack):
     assert job.result.startswith("ignored")
     assert stack.fake.requests == []
     assert sim.comments_on(REPO, number) == []
+
+
+def test_backend_fix_this_on_a_review_thread_works_on_that_thread_and_replies_there(stack):
+    sim = stack.sim
+    number = bot_pull(stack)
+    review = sim.add_review(REPO, number, user="alice", state="COMMENTED", body="", comments=[
+        {"path": "app.py", "line": 2, "body": "/backend fix this: it should say hello"}])
+    (comment_id,) = [cid for cid, c in sim.review_comments.items()
+                     if c.get("review_id", c.get("pull_request_review_id")) == review["id"]]
+    payload = sim._envelope(REPO, "alice", "created")
+    payload["comment"] = sim.review_comment_json(comment_id)
+    payload["pull_request"] = sim.pull_json(REPO, number)
+
+    def check_the_prompt(request):
+        prompt = "".join(block["text"] for block in request["messages"][0]["content"])
+        assert "app.py" in prompt and "line 2" in prompt and "return 'hi'" in prompt
+        return tool_use("Edit", file_path="app.py", old_string="return 'hi'",
+                        new_string="return 'hello'")
+
+    stack.fake.add(check_the_prompt, finish(title="Say hello", task_summary="Now says hello."))
+    assert stack.deliver("pull_request_review_comment", payload).status_code == 202
+    (job,) = stack.wait_jobs(1)
+    assert job.state == "succeeded", job.error
+    assert "return 'hello'" in sim.read_file(REPO, "app.py", ref="backend/issue-1-add-greet")
+    replies = sim.requests_to("POST", rf"/repos/{REPO}/pulls/{number}/comments/{comment_id}/replies")
+    assert len(replies) == 1 and "Now says hello." in replies[0].json["body"]
+    eyes = sim.reactions_on(REPO, "review_comment", comment_id)
+    assert [r["content"] for r in eyes] == ["eyes"]

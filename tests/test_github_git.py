@@ -113,13 +113,13 @@ async def test_other_installations_token_cannot_push(served, tmp_path):
 
 async def test_token_travels_in_the_environment_not_the_command_line(monkeypatch, tmp_path):
     seen = {}
-    real = asyncio.create_subprocess_exec
+    real = subprocess.run
 
-    async def spy(*args, env=None, **kw):
+    def spy(args, env=None, **kw):
         seen["args"], seen["env"] = args, env
-        return await real("true", env=env, **kw)
+        return real(["true"], env=env, **kw)
 
-    monkeypatch.setattr(asyncio, "create_subprocess_exec", spy)
+    monkeypatch.setattr(subprocess, "run", spy)
     token = "ghs_" + "a" * 36
     await git.clone("https://github.example/acme/widgets.git", tmp_path / "x", token=token)
     assert not any(token in a for a in seen["args"])

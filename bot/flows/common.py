@@ -243,7 +243,7 @@ async def work(ctx: JobContext, gathered: Gathered, request: WorkRequest,
     try:
         return WorkResult(**await ctx.step("work", round_of_work, preemptible=True))
     finally:
-        services(ctx).workspaces.remove(ctx.job.id)
+        services(ctx).workspaces.release(ctx.job.id, ctx.job.spec["repo"])
 
 
 async def _work(ctx: JobContext, gathered: Gathered, request: WorkRequest,
