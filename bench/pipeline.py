@@ -123,7 +123,7 @@ def _module_text(i: int, rng: random.Random) -> bytes:
         lines += [
             f"def handler_{i}_{j}(request, limit={rng.randint(1, 500)}):",
             f"    \"\"\"Handle case {j} of module {i}.\"\"\"",
-            f"    items = request.get('items', [])[:limit]",
+            "    items = request.get('items', [])[:limit]",
             f"    return {{'module': {i}, 'case': {j}, 'count': len(items)}}",
             "",
         ]

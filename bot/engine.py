@@ -231,8 +231,11 @@ class Engine:
                 continue
             if not jobs:
                 self._wake.clear()
+                # Other processes' jobs starting also free their keys' next jobs, and they
+                # cannot wake this one: poll often when processes share PostgreSQL.
                 with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), timeout=1.0)
+                    await asyncio.wait_for(self._wake.wait(),
+                                           timeout=0.2 if self.store.postgres else 1.0)
 
     async def _enqueue(self, job: Job) -> None:
         with SetWorkflowID(job.workflow_id), SetEnqueueOptions(queue_partition_key=job.key):

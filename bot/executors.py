@@ -56,7 +56,7 @@ class Heartbeats:
         current = self.store.executor(self.executor_id)
         if (
             current is not None
-            and time.time() - current["last_seen"] < DEAD_AFTER
+            and current["silence"] < DEAD_AFTER
             and (current["host"], current["pid"]) != (self.host, self.pid)
             and not (current["host"] == self.host and not _alive(current["pid"]))
         ):
@@ -84,7 +84,7 @@ class Heartbeats:
             await asyncio.sleep(HEARTBEAT_INTERVAL)
 
     async def _take_over_the_dead(self) -> None:
-        silent = await asyncio.to_thread(self.store.silent_executors, time.time() - DEAD_AFTER)
+        silent = await asyncio.to_thread(self.store.silent_executors, DEAD_AFTER)
         for executor_id in silent:
             if executor_id == self.executor_id:
                 continue

@@ -414,30 +414,40 @@ class JobStore:
 
     # -- executors (heartbeats) ----------------------------------------------------------------
 
+    @property
+    def _db_now(self) -> str:
+        # Heartbeats are stamped and judged by the database's clock, so machines whose clocks
+        # disagree do not think each other dead.
+        if self.postgres:
+            return "EXTRACT(EPOCH FROM clock_timestamp())"
+        return "((julianday('now') - 2440587.5) * 86400.0)"
+
     def heartbeat(self, executor_id: str, role: str, host: str, pid: int) -> None:
-        now = time.time()
+        now = self._db_now
         self._execute(
             "INSERT INTO bot_executors (executor_id, role, host, pid, started_at, last_seen) "
-            "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (executor_id) DO UPDATE SET "
+            f"VALUES (?, ?, ?, ?, {now}, {now}) ON CONFLICT (executor_id) DO UPDATE SET "
             "role = excluded.role, host = excluded.host, pid = excluded.pid, "
             "last_seen = excluded.last_seen",
-            (executor_id, role, host, pid, now, now),
+            (executor_id, role, host, pid),
         )
 
     def executor(self, executor_id: str) -> dict | None:
         rows = self._execute(
-            "SELECT executor_id, role, host, pid, last_seen FROM bot_executors "
+            f"SELECT executor_id, role, host, pid, {self._db_now} - last_seen FROM bot_executors "
             "WHERE executor_id = ?", (executor_id,),
         )
         if not rows:
             return None
-        executor_id, role, host, pid, last_seen = rows[0]
+        executor_id, role, host, pid, silence = rows[0]
         return {"executor_id": executor_id, "role": role, "host": host, "pid": pid,
-                "last_seen": last_seen}
+                "silence": float(silence)}
 
-    def silent_executors(self, older_than: float) -> list[str]:
+    def silent_executors(self, seconds: float) -> list[str]:
+        """Executors whose last heartbeat is more than `seconds` old."""
         rows = self._execute(
-            "SELECT executor_id FROM bot_executors WHERE last_seen < ?", (older_than,)
+            f"SELECT executor_id FROM bot_executors WHERE last_seen < {self._db_now} - ?",
+            (seconds,),
         )
         return [row[0] for row in rows]
 

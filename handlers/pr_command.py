@@ -12,66 +12,51 @@ from handlers.commands import parse_command
 router = Router()
 
 
-def _control_key(repo: str, number: int) -> str:
-    return job_key(repo, number) + "/control"
-
-
-@router.register("issue_comment", action="created")
-def issue_comment_created(delivery: Delivery) -> JobRequest | None:
-    payload = delivery.payload
-    comment, issue = payload["comment"], payload["issue"]
+def _request(delivery: Delivery, number: int, comment: dict, *, is_pull: bool,
+             **where: object) -> JobRequest | None:
     command = parse_command(comment.get("body"), delivery.command_word)
     if command is None:
         return None
-    repo, number = delivery.repo_full_name, issue["number"]
-    is_pull = "pull_request" in issue
+    repo = delivery.repo_full_name
     spec = {
         "repo": repo,
         "installation_id": delivery.installation_id,
         "number": number,
         "is_pull": is_pull,
         "comment_id": comment["id"],
-        "comment_kind": "issue_comment",
         "requester": delivery.sender_login,
         "command": command.name,
         "instruction": command.instruction,
+        **where,
     }
     if command.name != "work":
-        return JobRequest(kind="control", key=_control_key(repo, number), spec=spec)
-    if not is_pull:
-        # `/backend …` on an issue: implement the issue, with the comment as extra guidance.
-        return JobRequest(
-            kind="issue",
-            key=job_key(repo, number),
-            spec={**spec, "title": issue.get("title", ""), "trigger": "command"},
-        )
+        return JobRequest(kind="control", key=job_key(repo, number) + "/control", spec=spec)
     return JobRequest(kind="pr_command", key=job_key(repo, number), spec=spec)
+
+
+@router.register("issue_comment", action="created")
+def issue_comment_created(delivery: Delivery) -> JobRequest | None:
+    issue = delivery.payload["issue"]
+    is_pull = "pull_request" in issue
+    request = _request(delivery, issue["number"], delivery.payload["comment"], is_pull=is_pull,
+                       comment_kind="issue_comment")
+    if request is not None and request.kind == "pr_command" and not is_pull:
+        # `/backend …` on an issue: implement the issue, with the comment as extra guidance.
+        return JobRequest(kind="issue", key=request.key,
+                          spec={**request.spec, "title": issue.get("title", ""),
+                                "trigger": "command"})
+    return request
 
 
 @router.register("pull_request_review_comment", action="created")
 def review_comment_created(delivery: Delivery) -> JobRequest | None:
-    payload = delivery.payload
-    comment, pull = payload["comment"], payload["pull_request"]
-    command = parse_command(comment.get("body"), delivery.command_word)
-    if command is None:
-        return None
-    repo, number = delivery.repo_full_name, pull["number"]
-    spec = {
-        "repo": repo,
-        "installation_id": delivery.installation_id,
-        "number": number,
-        "is_pull": True,
-        "comment_id": comment["id"],
-        "comment_kind": "review_comment",
-        "path": comment.get("path"),
-        "line": comment.get("line") or comment.get("original_line"),
-        "diff_hunk": comment.get("diff_hunk") or "",
+    comment = delivery.payload["comment"]
+    return _request(
+        delivery, delivery.payload["pull_request"]["number"], comment, is_pull=True,
+        comment_kind="review_comment",
+        path=comment.get("path"),
+        line=comment.get("line") or comment.get("original_line"),
+        diff_hunk=comment.get("diff_hunk") or "",
         # A reply's thread is its first comment's; replies go there.
-        "thread_id": comment.get("in_reply_to_id") or comment["id"],
-        "requester": delivery.sender_login,
-        "command": command.name,
-        "instruction": command.instruction,
-    }
-    if command.name != "work":
-        return JobRequest(kind="control", key=_control_key(repo, number), spec=spec)
-    return JobRequest(kind="pr_command", key=job_key(repo, number), spec=spec)
+        thread_id=comment.get("in_reply_to_id") or comment["id"],
+    )

@@ -15,6 +15,7 @@ from tests.support import payloads
 from tests.support.deliveries import deliver
 from tests.support.kinds import read_events
 from tests.support.processes import ROOT, BotProcess
+from tests.support.waiting import wait_for
 
 SECRET = "engine-secret"
 
@@ -50,16 +51,6 @@ def trigger(bot, number: int, title: str) -> int:
                        payloads.issues_labeled(number, title), SECRET)
     assert response.status_code == 202, response.text
     return response.json()["jobs"][0]
-
-
-def wait_for(predicate, timeout: float = 30.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def jobs_in(bot, ids, states=("succeeded", "failed", "cancelled")):
@@ -132,8 +123,8 @@ def test_cancel_a_running_job_from_the_command_line(bot):
 
 def test_kill_9_mid_job_then_restart_completes_it_exactly_once(bot):
     job_id = trigger(bot, 6, "effects sleep=3")
-    wait_for(lambda: any(e.get("job") == job_id and e["phase"] == "effect-1" for e in events(bot)),
-             what="the first effect")
+    wait_for(lambda: any(e.get("job") == job_id and e["phase"] == "effect-1-checkpointed"
+                         for e in events(bot)), what="the first effect, checkpointed")
     bot.kill()
     assert store(bot).get(job_id).state == "running"
     bot.start()

@@ -5,25 +5,9 @@ from __future__ import annotations
 
 import time
 
-import pytest
 
-from tests.agent_fakes import FakeAnthropic, finish, tool_use
-from tests.support.processes import BotProcess
-from tests.support.stack import REPO, Stack, bot_env
-
-
-@pytest.fixture
-def stack(github_sim_server, tmp_path):
-    sim, _ = github_sim_server
-    sim.add_user("alice", permission="write", repo=REPO)
-    with FakeAnthropic([]) as fake:
-        bot = BotProcess(bot_env(sim, fake, tmp_path / "data"), tmp_path / "bot.log",
-                         module="bot", args=["serve"])
-        bot.start()
-        try:
-            yield Stack(sim, fake, bot)
-        finally:
-            bot.stop()
+from tests.agent_fakes import finish, tool_use
+from tests.support.stack import REPO, Stack
 
 
 def push_event(stack: Stack, sha: str, paths: list[str]) -> dict:

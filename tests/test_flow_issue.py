@@ -8,9 +8,9 @@ import re
 
 import pytest
 
-from tests.agent_fakes import FakeAnthropic, ask, finish, http_error, tool_use
-from tests.support.processes import BotProcess
-from tests.support.stack import REPO, Stack, bot_env
+from tests.agent_fakes import ask, finish, http_error, tool_use
+from tests.support.stack import REPO, Stack
+from tests.support.waiting import wait_for
 
 MAKEFILE = "test:\n\t@test -f hello.txt && echo 'hello.txt is here'\n"
 
@@ -33,20 +33,9 @@ def implement_hello(title: str = "Add hello.txt") -> list:
     ]
 
 
-@pytest.fixture
-def stack(github_sim_server, tmp_path):
-    sim, _ = github_sim_server
-    sim.commit(REPO, "main", {"Makefile": MAKEFILE}, message="Add a test target")
-    sim.add_user("alice", permission="write", repo=REPO)
-    sim.add_user("mallory", permission="read", repo=REPO)
-    with FakeAnthropic([]) as fake:
-        bot = BotProcess(bot_env(sim, fake, tmp_path / "data"), tmp_path / "bot.log",
-                         module="bot", args=["serve"])
-        bot.start()
-        try:
-            yield Stack(sim, fake, bot)
-        finally:
-            bot.stop()
+@pytest.fixture(autouse=True)
+def make_test_target(stack):
+    stack.sim.commit(REPO, "main", {"Makefile": MAKEFILE}, message="Add a test target")
 
 
 def status_edits(stack: Stack, number: int) -> list[str]:
@@ -209,17 +198,6 @@ def test_a_second_label_event_updates_the_same_pull_request(stack):
     assert "Earlier work on this pull request" in pr["body"] and "Add hello.txt" in pr["body"]
 
 
-def wait_until(predicate, timeout=30.0):
-    import time
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise AssertionError("timed out")
-
-
 def test_kill_9_after_the_push_then_restart_gives_exactly_one_pull_request(stack):
     sim = stack.sim
     number = sim.add_issue(REPO, "Add hello.txt", "", user="alice")
@@ -227,7 +205,7 @@ def test_kill_9_after_the_push_then_restart_gives_exactly_one_pull_request(stack
     sim.slow_next(path=r"/repos/acme/widgets/pulls$", method="POST", seconds=2.0)
     stack.deliver("issues", sim.event_issues_labeled(REPO, number, "backend", sender="alice"))
     branch = f"backend/issue-{number}-add-hello-txt"
-    wait_until(lambda: branch in sim.branches(REPO))  # pushed; the PR is being created
+    wait_for(lambda: branch in sim.branches(REPO))  # pushed; the PR is being created
     stack.bot.kill()
     stack.bot.start()
     (job,) = stack.wait_jobs(1, timeout=60)
@@ -253,7 +231,7 @@ def test_kill_9_while_the_agent_works_then_restart_gives_one_commit(stack):
 
     stack.fake.add(slow_first_turn, *script)
     stack.deliver("issues", sim.event_issues_labeled(REPO, number, "backend", sender="alice"))
-    wait_until(lambda: len(stack.fake.requests) >= 1)
+    wait_for(lambda: len(stack.fake.requests) >= 1)
     stack.bot.kill()
     stack.bot.start()
     (job,) = stack.wait_jobs(1, timeout=60)

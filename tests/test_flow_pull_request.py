@@ -6,28 +6,12 @@ from __future__ import annotations
 import re
 import time
 
-import pytest
 
-from tests.agent_fakes import FakeAnthropic, finish, tool_use
-from tests.support.processes import BotProcess
-from tests.support.stack import REPO, Stack, bot_env
+from tests.agent_fakes import finish, tool_use
+from tests.support.stack import REPO, Stack
+from tests.support.waiting import wait_for
 
 BOT = "backend-bot[bot]"
-
-
-@pytest.fixture
-def stack(github_sim_server, tmp_path):
-    sim, _ = github_sim_server
-    sim.add_user("alice", permission="write", repo=REPO)
-    sim.add_user("mallory", permission="read", repo=REPO)
-    with FakeAnthropic([]) as fake:
-        bot = BotProcess(bot_env(sim, fake, tmp_path / "data"), tmp_path / "bot.log",
-                         module="bot", args=["serve"])
-        bot.start()
-        try:
-            yield Stack(sim, fake, bot)
-        finally:
-            bot.stop()
 
 
 def bot_pull(stack: Stack, *, log: bool = True) -> int:
@@ -40,16 +24,6 @@ def bot_pull(stack: Stack, *, log: bool = True) -> int:
     body = "### Task Summary\nAdded greet.\n\nCloses #1\n\n---\nfooter\n\n<!-- backend-bot:pr:issue-1 -->\n"
     return stack.sim.add_pull(REPO, "backend/issue-1-add-greet", title="Add greet", body=body,
                               user=BOT, files=files)
-
-
-def wait_until(predicate, timeout=30.0, what="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def comments_with(stack: Stack, number: int, text: str) -> list[dict]:
@@ -160,10 +134,10 @@ def test_cancel_stops_a_job_in_a_long_tool_call_and_retry_runs_it_again(stack):
     stack.fake.add(tool_use("Bash", command="sleep 60; touch finished", description="Wait"))
     stack.deliver("issue_comment", sim.event_issue_comment_created(
         REPO, number, "/backend do the slow thing", sender="alice"))
-    wait_until(lambda: any("Working" in c["body"] or "Queued" in c["body"]
+    wait_for(lambda: any("Working" in c["body"] or "Queued" in c["body"]
                            for c in comments_with(stack, number, "backend-bot:status:job-")),
                what="the job to start")
-    wait_until(lambda: len(stack.fake.requests) >= 1, what="the agent's first turn")
+    wait_for(lambda: len(stack.fake.requests) >= 1, what="the agent's first turn")
     time.sleep(0.5)  # the Bash command is now running
     started = time.monotonic()
     stack.deliver("issue_comment", sim.event_issue_comment_created(
@@ -174,7 +148,7 @@ def test_cancel_stops_a_job_in_a_long_tool_call_and_retry_runs_it_again(stack):
     assert control.state == "succeeded"
     assert comments_with(stack, number, f"Cancelled job {work.id}")
     # The job is marked cancelled at once; its status comment follows when it has stopped.
-    wait_until(lambda: "Cancelled" in comments_with(
+    wait_for(lambda: "Cancelled" in comments_with(
         stack, number, f"backend-bot:status:job-{work.id}")[0]["body"], what="the status edit")
     # The sandboxed command was killed with its job: no `sleep 60` survives.
     import subprocess

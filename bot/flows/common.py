@@ -19,7 +19,6 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
-from typing import Any
 
 import anthropic
 
@@ -173,6 +172,11 @@ class StatusComment:
             await self.show(status_text.Status(status_text.WORKING, todos=self._pending))
         except Exception as error:  # progress is a courtesy; the work goes on
             self.ctx.log.warning("could not update the status comment: %s", error)
+
+    async def asked(self, question: str) -> None:
+        """The run ended on the agent's question: say so, with the question."""
+        await self.show(status_text.Status(
+            status_text.QUESTION.format(retry_hint=self.retry_hint), detail=f"> {question}"))
 
     async def failed(self, reason: str) -> None:
         await self.show(status_text.Status(

@@ -109,11 +109,9 @@ async def _read_pull(ctx: JobContext) -> dict:
 async def _conclude(ctx: JobContext, gathered: Gathered, status: StatusComment,
                     result: WorkResult, *, own: bool, base: str) -> str:
     spec = ctx.job.spec
-    repo, number = spec["repo"], spec["number"]
+    number = spec["number"]
     if result.outcome == "question":
-        await ctx.step("report", status.show, status_text.Status(
-            status_text.QUESTION.format(retry_hint=status.retry_hint),
-            detail=f"> {result.question}"), retries=3)
+        await ctx.step("report", status.asked, result.question, retries=3)
         if spec.get("comment_kind") == "review_comment":
             await reply(ctx, f"❓ @{spec['requester']}: {result.question}", kind="question")
         return "waiting for an answer to the agent's question"

@@ -96,11 +96,9 @@ def answers_by_comment(key_decisions: str) -> dict[int, str]:
 async def _conclude(ctx: JobContext, gathered, status: StatusComment, review: dict,
                     result: WorkResult) -> str:
     spec = ctx.job.spec
-    repo, number = spec["repo"], spec["number"]
+    number = spec["number"]
     if result.outcome == "question":
-        await ctx.step("report", status.show, status_text.Status(
-            status_text.QUESTION.format(retry_hint=status.retry_hint),
-            detail=f"> {result.question}"), retries=3)
+        await ctx.step("report", status.asked, result.question, retries=3)
         return "waiting for an answer to the agent's question"
     pr = None
     if result.outcome == "committed":

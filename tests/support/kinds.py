@@ -18,7 +18,7 @@ from bot.errors import TransientError, UserFacingError
 
 def record(path: Path, **entry) -> None:
     with open(path, "a") as file:
-        file.write(json.dumps({"t": time.time(), **entry}) + "\n")
+        file.write(json.dumps({"t": time.time(), "pid": os.getpid(), **entry}) + "\n")
         file.flush()
         os.fsync(file.fileno())
 
@@ -39,12 +39,25 @@ def _directives(title: str) -> dict[str, str]:
 
 def register(engine: Engine, events_path: Path) -> None:
     async def steered(ctx: JobContext) -> str:
+        try:
+            return await _steered(ctx)
+        except BaseException as error:
+            # When the function really stopped (cancelled or failed): tests check that the
+            # key's next job started only after this.
+            record(events_path, job=ctx.job.id, key=ctx.job.key, phase="stopped",
+                   error=type(error).__name__)
+            raise
+
+    async def _steered(ctx: JobContext) -> str:
         job = ctx.job
         steer = _directives(job.spec.get("title", ""))
         record(events_path, job=job.id, key=job.key, phase="start", attempt=job.attempts)
 
         if "effects" in steer:
             await ctx.step("effect-1", _effect, events_path, job.id, 1)
+            # Past this line the step's result is checkpointed (a kill before it may rightly
+            # run the step again).
+            record(events_path, job=job.id, phase="effect-1-checkpointed")
 
         async def sleep(seconds: float) -> None:
             await asyncio.sleep(seconds)

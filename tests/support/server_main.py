@@ -1,11 +1,14 @@
 """`backend-bot serve` with the test job functions of tests/support/kinds.py.
 
-Run as `python -m tests.support.server_main`; reads the same environment as the real
-command, plus TEST_EVENTS (where the job functions record what they do).
+Run as `python -m tests.support.server_main [--no-workers]`; reads the same environment as the
+real command, plus TEST_EVENTS (where the job functions record what they do). `--no-workers`
+runs the web side only (`backend-bot serve --no-workers`): it stores and forwards jobs, and
+`worker` processes (tests/support/worker_main.py) run them.
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 from pathlib import Path
 
@@ -19,11 +22,14 @@ from bot.settings import load_settings
 from tests.support.kinds import register
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="server_main")
+    parser.add_argument("--no-workers", action="store_true", help="web only")
+    args = parser.parse_args(argv)
     settings = load_settings()
     logs.configure(settings.log_level, settings.log_format)
-    engine = Engine(settings, JobStore(settings.database_url), retry_interval=0.05,
-                    polling_interval=0.1)
+    engine = Engine(settings, JobStore(settings.database_url), run_workers=not args.no_workers,
+                    retry_interval=0.05, polling_interval=0.1)
     register(engine, Path(os.environ["TEST_EVENTS"]))
     app = create_app(settings, engine=engine)
     uvicorn.run(app, host=settings.host, port=settings.port, log_config=None, access_log=False)
