@@ -7,25 +7,33 @@ Routers merge like gidgethub's: `Router(issue_label.router, pr_command.router, .
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 
-@dataclass(frozen=True)
+@dataclass
 class Delivery:
     """One webhook delivery as the handlers see it."""
 
     event: str
     delivery_id: str
     payload: dict[str, Any]
-    # githubkit's typed model when its strict schema accepted the payload, else None.
-    typed: Any = None
     # This App's slug once known (from `GET /app` at start-up or settings), for "is this our PR".
     app_slug: str | None = None
     # The repository's trigger label and command word (its `.github/backend.yml`, as last read).
     trigger_label: str = "backend"
     command_word: str = "backend"
+
+    @functools.cached_property
+    def typed(self) -> Any:
+        """githubkit's typed model of the payload, or None when its strict schema rejects a
+        real payload (handlers then read the raw JSON). Built on first use: validating a large
+        payload costs more than answering the webhook, so only a handler that asks pays it."""
+        from bot.webhooks import typed_model
+
+        return typed_model(self.event, self.payload)
 
     @property
     def action(self) -> str | None:

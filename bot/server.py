@@ -18,6 +18,7 @@ import gc
 import time
 from collections.abc import Callable
 
+import orjson
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -84,7 +85,7 @@ class WebhookEndpoint:
                 body = {"message": "Could not store the delivery; please redeliver it."}
         self.metrics.deliveries.labels(event=event or "unknown", outcome=str(status)).inc()
         self.metrics.latency.observe(time.perf_counter() - started)
-        return JSONResponse(body, status_code=status)
+        return Response(orjson.dumps(body), status_code=status, media_type="application/json")
 
     async def _handle(self, request: Request, event: str, delivery_id: str) -> tuple[int, dict]:
         missing = self.settings.missing_credentials()
@@ -111,7 +112,6 @@ class WebhookEndpoint:
             event=event,
             delivery_id=delivery_id,
             payload=payload,
-            typed=webhooks.typed_model(event, payload),
             app_slug=self.app_slug(),
             trigger_label=label,
             command_word=command,
