@@ -383,7 +383,7 @@ async def _prepare_runs(sim: GitHubSimulator, base_url: str, repo: str, data_dir
                                      branch=f"bench/prep-{i}", base_branch="main")
             total = time.perf_counter() - started
             started = time.perf_counter()
-            workspaces.remove(job_id)
+            workspaces.release(job_id, repo)  # kept for reuse, as the bot does after a job
             results.append({"total": total, "remove": time.perf_counter() - started,
                             "calls": list(calls)})
     finally:
@@ -477,13 +477,13 @@ def print_prepare(prep: dict[str, dict], scenarios: list[Scenario], disk: dict |
     order = ["fetch", "clone", "remote", "for-each-ref", "checkout -B", "rev-parse"]
     calls = sorted({c for n in names for c in prep[n]["warm_calls"]},
                    key=lambda c: order.index(c) if c in order else 99)
-    header = ["repository", "prepare", *calls, "remove after"]
+    header = ["repository", "prepare", *calls, "release after"]
     rows = [[n, ms(prep[n]["warm"]), *[ms(prep[n]["warm_calls"].get(c)) for c in calls],
              ms(prep[n]["remove"])] for n in names]
     widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(len(header))]
     runs = max((prep[n]["runs"] for n in names), default=0)
     print(f"   ms, median of {runs} runs; columns after `prepare`: each git command it ran; "
-          "`remove after`: Workspaces.remove")
+          "`release after`: Workspaces.release (kept for the next job)")
     for row in [header, *rows]:
         print("   " + "  ".join(str(c).rjust(w) if i else str(c).ljust(w)
                                 for i, (c, w) in enumerate(zip(row, widths))))

@@ -130,7 +130,6 @@ class Engine:
         self.kinds: dict[str, JobFunction] = {}
         self.services: dict[str, Any] = {}
         self.guard = key_guard_for(self.store.database_url, self.store.postgres)
-        self.on_finish: list[Callable[[Job], None]] = []
         self._wake: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._tasks: list[asyncio.Task] = []
@@ -298,9 +297,6 @@ class Engine:
                       result: str | None = None) -> None:
         await asyncio.to_thread(self.store.finish, job.id, state, error=error, result=result)
         self._wake.set()
-        job.state, job.error, job.result = state, error, result
-        for callback in self.on_finish:
-            callback(job)
 
     # -- control -------------------------------------------------------------------------
 

@@ -89,10 +89,10 @@ class Workspaces:
 
     async def prepare(
         self, *, job_id: int, repo: str, clone_url: str, token: str, branch: str,
-        base_branch: str, start_from: str | None = None,
+        base_branch: str,
     ) -> Workspace:
         """The job's checkout on `branch`: the existing branch if GitHub has it, else a new one
-        from `start_from` (default: `base_branch`)."""
+        from `base_branch`."""
         mirror = await self.refresh_mirror(repo, clone_url, token)
         path = self.workspace_path(job_id)
         if not (path / ".git").is_dir():  # not left by an earlier attempt of this job
@@ -106,7 +106,7 @@ class Workspaces:
         heads = await git.run_git(["for-each-ref", "--format=%(refname:lstrip=3)",
                                    f"refs/remotes/origin/{branch}"], cwd=path)
         continued = bool(heads.strip())
-        start = f"origin/{branch}" if continued else f"origin/{start_from or base_branch}"
+        start = f"origin/{branch}" if continued else f"origin/{base_branch}"
         await git.run_git([*_CHECKOUT, branch, start], cwd=path)
         await git.run_git(["clean", "-ffdxq"], cwd=path)
         sha = (await git.run_git(["rev-parse", "HEAD"], cwd=path)).strip()

@@ -27,6 +27,7 @@ from bot.agent import Limits, Sandbox, run_agent
 from bot.agent.usage import Usage, render_footer
 from bot.engine import JobContext
 from bot.errors import UserFacingError
+from bot.github import git
 from bot.github.app import GitHubApp
 from bot.github.client import InstallationClient
 from bot.redact import redact
@@ -77,7 +78,6 @@ class Gathered:
     repo: dict
     bot_login: str
     bot_email: str
-    bot_name: str
     requester_id: int
     permission: str
     config: dict | None
@@ -124,7 +124,7 @@ async def gather(ctx: JobContext) -> Gathered:
             error = str(problem)
         return asdict(Gathered(
             repo=asdict(repo), bot_login=identity.bot_login, bot_email=identity.bot_email,
-            bot_name=identity.bot_login, requester_id=requester.id, permission=permission,
+            requester_id=requester.id, permission=permission,
             config=config, config_error=error,
         ))
 
@@ -208,8 +208,6 @@ class WorkRequest:
     base_branch: str
     task_prompt: str
     trigger: str  # "#42", for the log entry's heading
-    start_from: str | None = None  # where a new branch starts (default: base_branch)
-    protected: set[str] = field(default_factory=set)  # never pushed to
 
 
 @dataclass
@@ -258,11 +256,10 @@ async def _work(ctx: JobContext, gathered: Gathered, request: WorkRequest,
     workspace = await flows.workspaces.prepare(
         job_id=ctx.job.id, repo=ctx.job.spec["repo"], clone_url=gathered.repo["clone_url"],
         token=token, branch=request.branch, base_branch=request.base_branch,
-        start_from=request.start_from,
     )
     if workspace.continued and await head_trailer(workspace) == str(ctx.job.id):
         ctx.log.info("this job's commit is already on %s; reusing it", workspace.branch)
-        return await _already_committed(workspace, request)
+        return await _already_committed(workspace)
 
     sandbox = Sandbox.from_settings(workspace.path, ctx.settings, network=config.network)
     result = await run_agent(
@@ -295,7 +292,7 @@ async def _work(ctx: JobContext, gathered: Gathered, request: WorkRequest,
     # A token minted now: the agent may have outlived the first one.
     token = await flows.github.installation_token(ctx.job.spec["installation_id"])
     await push_branch(workspace, token,
-                      protected={gathered.default_branch, request.base_branch, *request.protected})
+                      protected={gathered.default_branch, request.base_branch})
     return WorkResult(
         "committed", workspace.branch, sha=sha, title=entry.title,
         entry_body=render_entry_body(entry), summary=entry.task_summary,
@@ -305,9 +302,7 @@ async def _work(ctx: JobContext, gathered: Gathered, request: WorkRequest,
     )
 
 
-async def _already_committed(workspace: Workspace, request: WorkRequest) -> WorkResult:
-    from bot.github import git
-
+async def _already_committed(workspace: Workspace) -> WorkResult:
     entries = parse_worklog((workspace.path / WORKLOG_FILE).read_text())
     entry = entries[-1]
     sha = (await git.run_git(["rev-parse", "HEAD"], cwd=workspace.path)).strip()
@@ -323,8 +318,6 @@ async def _already_committed(workspace: Workspace, request: WorkRequest) -> Work
 
 async def _earlier_entries(workspace: Workspace, latest: WorkLogEntry) -> list[str]:
     """Headings of the entries this branch added before the latest one."""
-    from bot.github import git
-
     try:
         base_text = await git.run_git(
             ["show", f"origin/{workspace.base_branch}:{WORKLOG_FILE}"], cwd=workspace.path)
