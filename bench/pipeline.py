@@ -58,7 +58,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -524,59 +523,27 @@ def verdicts(results: dict, prep: dict, scenarios: list[Scenario]) -> list[tuple
 # -- main -----------------------------------------------------------------------------------
 
 
-@contextlib.contextmanager
-def serve_simulator(sim: GitHubSimulator):
-    """`sim.serve()`, but on the standard asyncio loop rather than uvloop.
-
-    Under uvloop the simulator's `git http-backend` CGI answers 500 now and then: for a GET
-    (empty body) `proc.communicate(b"")` writes to a stdin the CGI has already closed, which
-    uvloop turns into RuntimeError ("the handler is closed"); the bot's fetch then fails.
-    The standard loop ignores an empty write, so the bench measures the bot, not that race.
-    Every request is also timed as the server saw it (`sim.spans`).
-    """
-    import socket
-
-    import uvicorn
-
-    # IPPROTO_TCP spelled out: asyncio sets TCP_NODELAY on accepted connections only when the
-    # listening socket says it is TCP; with proto 0 every answer waits ~40 ms (Nagle against
-    # delayed ACKs) after the first few requests of a connection.
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
+def timing(sim: GitHubSimulator):
+    """ASGI middleware for `sim.serve(wrap=...)`: every request as the server saw it, in
+    `sim.spans` as (start, end, "METHOD /path")."""
     spans: list[tuple[float, float, str]] = []
-    sim.spans = spans  # (start, end, "METHOD /path") of every request, as the server saw it
+    sim.spans = spans
 
-    async def timed_app(scope, receive, send):
-        if scope["type"] != "http":
-            return await sim.app(scope, receive, send)
-        started = time.time()
-        try:
-            await sim.app(scope, receive, send)
-        finally:
-            query = scope.get("query_string", b"").decode()
-            path = scope["path"].removeprefix("/api/v3") + (f"?{query}" if query else "")
-            spans.append((started, time.time(), f"{scope['method']} {path}"))
+    def wrap(app):
+        async def timed_app(scope, receive, send):
+            if scope["type"] != "http":
+                return await app(scope, receive, send)
+            started = time.time()
+            try:
+                await app(scope, receive, send)
+            finally:
+                query = scope.get("query_string", b"").decode()
+                path = scope["path"].removeprefix("/api/v3") + (f"?{query}" if query else "")
+                spans.append((started, time.time(), f"{scope['method']} {path}"))
 
-    config = uvicorn.Config(timed_app, log_level="warning", lifespan="off", access_log=False,
-                            loop="asyncio")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("simulator server did not start")
-        time.sleep(0.01)
-    sim._served_url = f"http://127.0.0.1:{port}"
-    try:
-        yield sim._served_url
-    finally:
-        sim._served_url = None
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
+        return timed_app
+
+    return wrap
 
 
 def progress(run: Run) -> Run:
@@ -648,7 +615,7 @@ def main(argv: list[str] | None = None) -> int:
         for scenario in scenarios:
             built[scenario.name] = build_repository(sim, scenario)
             sim.add_user("alice", permission="write", repo=scenario.repo)
-        with serve_simulator(sim) as base_url, FakeAnthropic([]) as fake:
+        with sim.serve(wrap=timing(sim)) as base_url, FakeAnthropic([]) as fake:
             fake.requests = TimedList()
             data_dir = tmp / "data"
             log_path = tmp / "bot.log"

@@ -14,7 +14,7 @@ import string
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -1129,18 +1129,22 @@ class GitHubSimulator:
         return values
 
     @contextlib.contextmanager
-    def serve(self) -> Iterator[str]:
+    def serve(self, wrap: Callable | None = None) -> Iterator[str]:
         """Run the simulator on 127.0.0.1 (free port) in a thread; yields its base URL.
 
         The REST API answers at the base URL and at `<base>/api/v3`; git at `<base>/<owner>/<repo>.git`.
+        `wrap(app) -> app` puts ASGI middleware around the simulator (benchmarks time requests).
         """
         import uvicorn
 
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        # IPPROTO_TCP spelled out: the event loop sets TCP_NODELAY on accepted connections only
+        # when the listening socket says it is TCP; otherwise answers can wait ~40 ms (Nagle).
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-        config = uvicorn.Config(self.app, log_level="warning", lifespan="off", access_log=False)
+        app = wrap(self.app) if wrap else self.app
+        config = uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False)
         server = uvicorn.Server(config)
         thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
         thread.start()
