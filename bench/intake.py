@@ -247,7 +247,8 @@ def count_jobs(db_path: Path | None) -> int | None:
         return None
     conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=30)
     try:
-        return conn.execute("SELECT COUNT(*) FROM bot_jobs").fetchone()[0]
+        # Each trigger also stores a small acknowledgement job; count the triggers' own.
+        return conn.execute("SELECT COUNT(*) FROM bot_jobs WHERE kind != 'ack'").fetchone()[0]
     finally:
         conn.close()
 

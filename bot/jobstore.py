@@ -415,6 +415,21 @@ class JobStore:
         )
         return [_job(row) for row in rows]
 
+    def of_delivery(self, delivery_id: str, kind: str, key: str) -> Job | None:
+        rows = self._execute(
+            f"SELECT {_COLUMNS} FROM bot_jobs WHERE delivery_id = ? AND kind = ? AND key = ? "
+            "ORDER BY id LIMIT 1", (delivery_id, kind, key),
+        )
+        return _job(rows[0]) if rows else None
+
+    def ahead_of(self, job: Job) -> int:
+        """How many jobs of the same key are queued or running before this one."""
+        rows = self._execute(
+            "SELECT COUNT(*) FROM bot_jobs WHERE key = ? AND id < ? "
+            "AND state IN ('queued', 'running')", (job.key, job.id),
+        )
+        return rows[0][0]
+
     def earlier_running(self, key: str, job_id: int) -> list[int]:
         """Earlier jobs of this key still marked running (interrupted, being recovered)."""
         rows = self._execute(

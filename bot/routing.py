@@ -66,6 +66,24 @@ class JobRequest:
     # One job at a time per key: "<owner>/<repo>#<issue or PR number>".
     key: str
     spec: dict[str, Any] = field(default_factory=dict)
+    # Say at once on GitHub that the work is queued, even while an earlier job of the key runs.
+    acknowledge: bool = False
+
+
+ACK_KIND = "ack"
+
+
+def with_acknowledgements(requests: list[JobRequest]) -> list[JobRequest]:
+    """Each request that wants it is followed by a small job under a key of its own, which
+    puts 👀 and a "queued" status on GitHub right away instead of when the work starts."""
+    out = []
+    for request in requests:
+        out.append(request)
+        if request.acknowledge:
+            out.append(JobRequest(ACK_KIND, request.key + "/ack",
+                                  {**request.spec, "for_kind": request.kind,
+                                   "for_key": request.key}))
+    return out
 
 
 Handler = Callable[[Delivery], JobRequest | None]

@@ -29,7 +29,7 @@ from bot.engine import Engine
 from bot.errors import WebhookError
 from bot.jobstore import JobStore
 from bot.metrics import Metrics
-from bot.routing import Delivery, Router
+from bot.routing import Delivery, Router, with_acknowledgements
 from bot.settings import Settings
 from bot.triggers import RepoTriggers
 
@@ -117,7 +117,7 @@ class WebhookEndpoint:
             command_word=command,
         )
         try:
-            requests = self.router.dispatch(delivery)
+            requests = with_acknowledgements(self.router.dispatch(delivery))
         except (KeyError, TypeError, AttributeError, ValueError) as error:
             raise WebhookError(400, f"Body is not a well-formed `{event}` event ({error!r}).") from None
         if not requests:

@@ -12,6 +12,10 @@ from bot.redact import redact
 MARKER_PREFIX = "backend-bot:status"
 
 QUEUED = "⏳ **Queued.** backend-bot will start on this shortly."
+QUEUED_BEHIND = (
+    "⏳ **Queued** behind {ahead} earlier backend-bot job(s) on #{number}; this one starts "
+    "when they are done. `/backend status` lists them."
+)
 WORKING = "🛠️ **Working on it.**"
 WORKING_NO_PLAN = "The agent is reading the repository and making a plan."
 DONE_OPENED = "✅ **Done.** Opened {pr_link}."

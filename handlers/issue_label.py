@@ -27,4 +27,5 @@ def issue_labeled(delivery: Delivery) -> JobRequest | None:
             "requester": delivery.sender_login,
             "trigger": "label",
         },
+        acknowledge=True,
     )

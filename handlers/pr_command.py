@@ -31,7 +31,7 @@ def _request(delivery: Delivery, number: int, comment: dict, *, is_pull: bool,
     }
     if command.name != "work":
         return JobRequest(kind="control", key=job_key(repo, number) + "/control", spec=spec)
-    return JobRequest(kind="pr_command", key=job_key(repo, number), spec=spec)
+    return JobRequest(kind="pr_command", key=job_key(repo, number), spec=spec, acknowledge=True)
 
 
 @router.register("issue_comment", action="created")
@@ -44,7 +44,7 @@ def issue_comment_created(delivery: Delivery) -> JobRequest | None:
         # `/backend …` on an issue: implement the issue, with the comment as extra guidance.
         return JobRequest(kind="issue", key=request.key,
                           spec={**request.spec, "title": issue.get("title", ""),
-                                "trigger": "command"})
+                                "trigger": "command"}, acknowledge=True)
     return request
 
 

@@ -240,3 +240,32 @@ def test_kill_9_while_the_agent_works_then_restart_gives_one_commit(stack):
     branch = pr["head"]["ref"]
     assert stack.git("rev-list", "--count", f"main..{branch}").strip() == "1"
     assert sim.read_file(REPO, "BACKEND_WORK_LOG.md", ref=branch).count(f"(#{number})") == 1
+
+
+def test_a_trigger_behind_running_work_is_acknowledged_at_once(stack):
+    import time
+
+    sim = stack.sim
+    number = sim.add_issue(REPO, "Add hello.txt", "", user="alice")
+    script = implement_hello()
+
+    def slow_first_turn(request):
+        time.sleep(4)  # the first run is busy while the second trigger arrives
+        return script[0]
+
+    stack.fake.add(slow_first_turn, *script[1:],
+                   finish(title="Nothing more", task_summary="Already done."))
+    stack.deliver("issues", sim.event_issues_labeled(REPO, number, "backend", sender="alice"))
+    wait_for(lambda: stack.fake.requests, what="the first run's agent")
+    second = stack.deliver("issues", sim.event_issues_labeled(REPO, number, "backend",
+                                                              sender="alice")).json()["jobs"][0]
+    queued = wait_for(lambda: [c for c in sim.comments_on(REPO, number)
+                               if f"backend-bot:status:job-{second} " in c["body"]],
+                      timeout=10, what="the second job's status comment")
+    assert "Queued** behind 1 earlier backend-bot job(s)" in queued[0]["body"]
+    assert all(j.state != "succeeded" for j in stack.jobs())  # the first is still at work
+    first, last = stack.wait_jobs(2, timeout=60)
+    assert first.state == last.state == "succeeded", (first.error, last.error)
+    (status,) = [c for c in sim.comments_on(REPO, number)
+                 if f"backend-bot:status:job-{second} " in c["body"]]
+    assert "without changes" in status["body"]  # the same comment, edited in place

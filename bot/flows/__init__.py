@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot.engine import Engine
-from bot.flows import config, control, issue, pull_request, review
+from bot.flows import ack, config, control, issue, pull_request, review
 from bot.flows.common import Services
 
 KINDS = {
@@ -12,6 +12,7 @@ KINDS = {
     "review": review.run,
     "control": control.run,
     "config": config.run,
+    "ack": ack.run,
 }
 
 

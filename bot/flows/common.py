@@ -147,17 +147,20 @@ def refusal(gathered: Gathered, login: str) -> str | None:
 class StatusComment:
     """The job's status comment on one issue or PR; edits are throttled while working."""
 
-    def __init__(self, ctx: JobContext, number: int, retry_hint: str) -> None:
+    def __init__(self, ctx: JobContext, number: int, retry_hint: str,
+                 job_id: int | None = None) -> None:
         self.ctx = ctx
         self.number = number
         self.retry_hint = retry_hint
-        self.kind = f"job-{ctx.job.id}"
+        # Another job may speak for this one (an acknowledgement, before it starts).
+        self.job_id = job_id or ctx.job.id
+        self.kind = f"job-{self.job_id}"
         self._last_update = 0.0
         self._pending: list[dict] | None = None
 
     async def show(self, status: status_text.Status) -> None:
         client = await installation(self.ctx)
-        body = status.render(self.kind, self.ctx.job.id)
+        body = status.render(self.kind, self.job_id)
         await client.upsert_comment(self.ctx.job.spec["repo"], self.number,
                                     status_text.marker(self.kind), body)
 
@@ -188,13 +191,22 @@ class StatusComment:
 
 
 async def acknowledge(ctx: JobContext, status: StatusComment, *, reaction_target: str,
-                      reaction_id: int) -> None:
+                      reaction_id: int, headline: str = status_text.QUEUED) -> None:
     async def ack() -> None:
         client = await installation(ctx)
         await client.add_reaction(ctx.job.spec["repo"], reaction_target, reaction_id, "eyes")
-        await status.show(status_text.Status(status_text.QUEUED))
+        await status.show(status_text.Status(headline))
 
     await ctx.step("acknowledge", ack, retries=3)
+
+
+def reaction_target(spec: dict) -> tuple[str, int]:
+    """What 👀 goes on: the command's comment, or the issue that was labelled."""
+    if spec.get("comment_kind") == "review_comment":
+        return "review_comment", spec["comment_id"]
+    if spec.get("comment_id"):
+        return "comment", spec["comment_id"]
+    return "issue", spec["number"]
 
 
 # -- work --------------------------------------------------------------------------------

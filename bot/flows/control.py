@@ -11,7 +11,7 @@ import asyncio
 import time
 
 from bot.engine import JobContext
-from bot.flows.common import gather, installation, refusal, reply
+from bot.flows.common import gather, installation, reaction_target, refusal, reply
 from bot.jobstore import Job
 from bot.repo_config import CONFIG_PATH
 from bot.routing import JobRequest, job_key
@@ -52,8 +52,7 @@ async def run(ctx: JobContext) -> str:
 
     async def acknowledge() -> None:
         client = await installation(ctx)
-        target = "review_comment" if spec.get("comment_kind") == "review_comment" else "comment"
-        await client.add_reaction(spec["repo"], target, spec["comment_id"], "eyes")
+        await client.add_reaction(spec["repo"], *reaction_target(spec), "eyes")
 
     await ctx.step("acknowledge", acknowledge, retries=3)
     answer = await ctx.step(command, ANSWERS[command], ctx, gathered)

@@ -24,6 +24,7 @@ from bot.flows.common import (
     gather,
     guarded,
     installation,
+    reaction_target,
     refusal,
     report_check_run,
     services,
@@ -51,8 +52,7 @@ async def run(ctx: JobContext) -> str:
             await _refuse(ctx, number, refused)
             return "refused: " + spec["requester"] + " may not trigger work"
 
-        target, target_id = ("comment", spec["comment_id"]) if spec.get("comment_id") else (
-            "issue", number)
+        target, target_id = reaction_target(spec)
         await acknowledge(ctx, status, reaction_target=target, reaction_id=target_id)
         issue = await ctx.step("read issue", _read_issue, ctx, gathered, retries=3)
         branch = await ctx.step("choose branch", _choose_branch, ctx, gathered, issue["title"],

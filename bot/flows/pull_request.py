@@ -24,6 +24,7 @@ from bot.flows.common import (
     gather,
     guarded,
     installation,
+    reaction_target,
     refusal,
     reply,
     report_check_run,
@@ -58,8 +59,8 @@ async def run(ctx: JobContext) -> str:
                 login=spec["requester"], label=config.label, command=config.command), kind="fork")
             return "not run: the pull request comes from a fork"
 
-        await acknowledge(ctx, status, reaction_target=_reaction_target(spec),
-                          reaction_id=spec["comment_id"])
+        target, target_id = reaction_target(spec)
+        await acknowledge(ctx, status, reaction_target=target, reaction_id=target_id)
         own = pull["author"] == gathered.bot_login
         if own:
             branch, base = pull["head_ref"], pull["base_ref"]
@@ -81,10 +82,6 @@ async def run(ctx: JobContext) -> str:
         return await _conclude(ctx, gathered, status, result, own=own, base=base)
 
     return await guarded(status, flow)
-
-
-def _reaction_target(spec: dict) -> str:
-    return "review_comment" if spec.get("comment_kind") == "review_comment" else "comment"
 
 
 def _instruction(spec: dict) -> str:

@@ -89,6 +89,12 @@ def register(engine: Engine, events_path: Path) -> None:
 
     engine.register("issue", steered)
 
+    async def acknowledged(ctx: JobContext) -> str:
+        # The real acknowledgement talks to GitHub; these engine tests have none.
+        return "acknowledged"
+
+    engine.register("ack", acknowledged)
+
 
 async def _effect(events_path: Path, job_id: int, number: int) -> None:
     record(events_path, job=job_id, phase=f"effect-{number}")

@@ -49,10 +49,11 @@ class Stack:
         return self.sim.deliver(self.hook, self.sim.default_app.webhook_secret, event, payload,
                                 delivery_id=delivery_id)
 
-    def jobs(self) -> list[Job]:
+    def jobs(self, *, acks: bool = False) -> list[Job]:
+        """The jobs stored, without the acknowledgement jobs unless `acks`."""
         store = JobStore(f"sqlite:///{self.bot.env['BOT_DATA_DIR']}/backend-bot.db")
         try:
-            return store.list(limit=1000)
+            return [job for job in store.list(limit=1000) if acks or job.kind != "ack"]
         finally:
             store.close()
 
@@ -62,7 +63,7 @@ class Stack:
         while time.monotonic() < deadline:
             jobs = self.jobs()
             if len(jobs) >= count and all(
-                    j.state in ("succeeded", "failed", "cancelled") for j in jobs):
+                    j.state in ("succeeded", "failed", "cancelled") for j in self.jobs(acks=True)):
                 return sorted(jobs, key=lambda j: j.id)
             time.sleep(0.1)
         raise AssertionError(f"jobs did not end: {[(j.id, j.state) for j in self.jobs()]}\n"
