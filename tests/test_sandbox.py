@@ -139,3 +139,54 @@ def test_cap_text():
     assert cap_text("short", 100) == "short"
     capped = cap_text("a" * 50 + "b" * 50, 20)
     assert capped.startswith("a" * 8) and capped.endswith("b" * 12) and "80 characters" in capped
+
+
+@needs_bwrap
+async def test_the_bots_own_files_are_hidden(tmp_path, monkeypatch):
+    data = tmp_path / "data"
+    workspace = data / "workspaces" / "job-1"
+    mirror = data / "mirrors" / "acme" / "widgets.git"
+    other = data / "mirrors" / "acme" / "secret-project.git"
+    for path in (workspace, mirror, other):
+        path.mkdir(parents=True)
+    (mirror / "objects").write_text("borrowed objects\n")
+    (other / "HEAD").write_text("someone else's code\n")
+    (data / "backend-bot.db").write_text("the job database\n")
+    key = tmp_path / "app.pem"
+    key.write_text("-----BEGIN RSA PRIVATE KEY-----\n")
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".env").write_text("ANTHROPIC_API_KEY=sk-ant-live\n")
+    settings = load_settings(data_dir=data, private_key_path=key)
+    sandbox = Sandbox.from_settings(workspace, settings, expose=[mirror])
+    result = await sandbox.run(
+        f"cat {mirror}/objects; echo 1; cat {other}/HEAD; echo 2; cat {data}/backend-bot.db;"
+        f" echo 3; cat {tmp_path}/.env; echo 4; cat {key}; echo 5; echo mine > here.txt",
+        timeout=20,
+    )
+    assert "borrowed objects" in result.output  # this job's mirror stays readable
+    assert "someone else's code" not in result.output
+    assert "the job database" not in result.output
+    assert "sk-ant-live" not in result.output
+    assert "PRIVATE KEY" not in result.output
+    assert (workspace / "here.txt").read_text() == "mine\n"  # the workspace stays writable
+
+
+@needs_bwrap
+async def test_git_works_in_a_workspace_borrowing_a_hidden_mirror(tmp_path):
+    import subprocess
+
+    data = tmp_path / "data"
+    source, mirror = tmp_path / "source", data / "mirrors" / "acme" / "widgets.git"
+    workspace = data / "workspaces" / "job-7"
+    subprocess.run(["git", "init", "-q", "-b", "main", str(source)], check=True)
+    (source / "a.txt").write_text("a\n")
+    git = ["git", "-C", str(source), "-c", "user.name=t", "-c", "user.email=t@t"]
+    subprocess.run([*git, "add", "."], check=True)
+    subprocess.run([*git, "commit", "-qm", "first"], check=True)
+    subprocess.run(["git", "clone", "-q", "--bare", str(source), str(mirror)], check=True)
+    subprocess.run(["git", "clone", "-q", "--shared", str(mirror), str(workspace)], check=True)
+    settings = load_settings(data_dir=data)
+    sandbox = Sandbox.from_settings(workspace, settings, expose=[mirror])
+    result = await sandbox.run("git log --format=%s -1 && git status --short", timeout=20)
+    assert result.exit_code == 0, result.output
+    assert "first" in result.output

@@ -6,6 +6,9 @@ Inside the sandbox:
   hook that the bot would later execute when it commits);
 - the rest of the file system is read-only (`--ro-bind / /`), `/tmp` is a private tmpfs,
   `/dev` and `/proc` are minimal and private;
+- what the bot keeps for itself is hidden: its data directory (other repositories' mirrors
+  and workspaces, the job database) is an empty tmpfs but for this job's workspace and its
+  repository's mirror (read-only), and its `.env` and private key file cannot be opened;
 - there is no network (`--unshare-net`) unless the caller asks for it;
 - the environment is built from an allow-list (PATH, LANG, TERM...), never inherited, so no
   token or key of the bot's process is visible;
@@ -138,8 +141,16 @@ class Sandbox:
         output_limit: int = DEFAULT_OUTPUT_LIMIT,
         env: dict[str, str] | None = None,
         bwrap: str | None = None,
+        hide: list[Path] | None = None,
+        expose: list[Path] | None = None,
     ) -> None:
         self.workspace = Path(workspace).resolve()
+        # Paths the bot can read but the sandbox must not: the bot's data directory (other
+        # repositories' mirrors and workspaces, the job database), its `.env` and private key.
+        self.hide = [Path(p).resolve() for p in hide or []]
+        # Paths under a hidden one that commands still need to read (the repository's mirror,
+        # whose objects the workspace borrows).
+        self.expose = [Path(p).resolve() for p in expose or []]
         self.network = network
         self.allow_unsandboxed = allow_unsandboxed
         self.output_limit = output_limit
@@ -152,6 +163,8 @@ class Sandbox:
     @classmethod
     def from_settings(cls, workspace: Path, settings, **kwargs) -> Sandbox:
         kwargs.setdefault("allow_unsandboxed", bool(settings.allow_unsandboxed_shell))
+        secrets = [Path(".env"), settings.private_key_path]
+        kwargs.setdefault("hide", [settings.data_dir, *[p for p in secrets if p]])
         return cls(workspace, **kwargs)
 
     @property
@@ -204,11 +217,21 @@ class Sandbox:
         ws = str(self.workspace)
         argv = [
             self.bwrap, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc",
-            "--tmpfs", "/tmp", "--dir", SANDBOX_HOME, "--bind", ws, ws,
+            "--tmpfs", "/tmp", "--dir", SANDBOX_HOME,
         ]  # fmt: skip
+        # Later mounts win: hidden directories first (the workspace may sit in one), then what
+        # is exposed again, the workspace, and last the hidden files (which may sit in it;
+        # they then cannot be opened at all).
+        argv += [arg for path in self.hide if path.is_dir() for arg in ("--tmpfs", str(path))]
+        for path in self.expose:
+            argv += ["--ro-bind", str(path), str(path)]
+        argv += ["--bind", ws, ws]
         git = self.workspace / ".git"
         if git.exists():
             argv += ["--ro-bind", str(git), str(git)]
+        for path in self.hide:
+            if path.is_file():
+                argv += ["--ro-bind", "/dev/null", str(path)]
         argv += ["--unshare-pid", "--unshare-ipc", "--unshare-uts", "--die-with-parent",
                  "--new-session", "--chdir", ws, "--clearenv"]  # fmt: skip
         if not network:

@@ -273,7 +273,9 @@ async def _work(ctx: JobContext, gathered: Gathered, request: WorkRequest,
         ctx.log.info("this job's commit is already on %s; reusing it", workspace.branch)
         return await _already_committed(workspace)
 
-    sandbox = Sandbox.from_settings(workspace.path, ctx.settings, network=config.network)
+    sandbox = Sandbox.from_settings(
+        workspace.path, ctx.settings, network=config.network,
+        expose=[flows.workspaces.mirror_path(ctx.job.spec["repo"])])
     result = await run_agent(
         client=flows.model_client(), model=config.model or ctx.settings.anthropic_model,
         workspace=workspace.path, task_prompt=request.task_prompt, sandbox=sandbox,
