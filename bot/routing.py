@@ -120,6 +120,9 @@ class Router:
         """Run every handler for the delivery and collect the jobs they describe."""
         if delivery.sent_by_bot:
             return []
+        if delivery.installation_id is None and delivery.event != "ping":
+            # Not sent to the App (a repository's own webhook, say): no token to act with.
+            return []
         jobs = []
         for handler in self.handlers_for(delivery.event, delivery.action):
             job = handler(delivery)
