@@ -32,57 +32,26 @@ import asyncio
 import sys
 import tempfile
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bot.executors import CHECK_INTERVAL, DEAD_AFTER, HEARTBEAT_INTERVAL
-from bot.jobstore import JobStore, workflow_id_for
+from bot.jobstore import workflow_id_for
 from bot.routing import JobRequest
 from tests.support.kinds import read_events
 from tests.support.postgres import ThrowawayPostgres, skip_reason
-from tests.support.processes import BotProcess
-from tests.support.worker_main import WorkerProcess
+from tests.support.cluster import Cluster as BaseCluster
 
 SECRET = "bench-secret"
 
 
-class Cluster:
+class Cluster(BaseCluster):
     def __init__(self, root: Path, database_url: str, workers: int, args: argparse.Namespace):
-        root.mkdir(parents=True, exist_ok=True)
-        self.root = root
-        self.events_path = root / "events.jsonl"
-        common = {
-            "DATABASE_URL": database_url,
-            "WEBHOOK_SECRET": SECRET,
-            "APP_ID": "1",
-            "PRIVATE_KEY": "unused",
-            "TEST_EVENTS": str(self.events_path),
-            "BOT_WORKERS": str(args.concurrency),
-            "LOG_LEVEL": "warning",
-        }
-        self.web = BotProcess({**common, "BOT_DATA_DIR": str(root / "web"),
-                               "BOT_EXECUTOR_ID": "web-1"}, root / "web.log",
-                              args=["--no-workers"])
-        self.workers = [
-            WorkerProcess({**common, "BOT_DATA_DIR": str(root / f"worker-{i}"),
-                           "BOT_EXECUTOR_ID": f"worker-{i}"}, root / f"worker-{i}.log",
-                          args=["--polling-interval", str(args.polling_interval)])
-            for i in range(1, workers + 1)
-        ]
-        self.database_url = database_url
-        self.store = JobStore(database_url)
-
-    def start_workers(self) -> None:
-        with ThreadPoolExecutor(len(self.workers)) as pool:
-            list(pool.map(lambda w: w.start(), self.workers))
-
-    def stop(self) -> None:
-        for process in [*self.workers, self.web]:
-            process.stop()
-        self.store.close()
+        super().__init__(root, database_url, workers, secret=SECRET, bot_workers=args.concurrency,
+                         worker_args=["--polling-interval", str(args.polling_interval)],
+                         log_level="warning")
 
     def submit(self, requests: list[JobRequest]) -> tuple[list[int], float]:
         """Store the jobs in one group commit, as a burst of webhooks would be."""
@@ -136,7 +105,7 @@ def drain(pg: ThrowawayPostgres, root: Path, workers: int, args) -> float | None
             print(f"  drain, {workers} worker(s): the web process did not forward the "
                   f"{heads} first jobs of the keys")
             return None
-        cluster.start_workers()
+        cluster.start(web=False)
         if not cluster.wait("state = 'succeeded'", len(ids), args.timeout):
             done = cluster.count("state = 'succeeded'")
             print(f"  drain, {workers} worker(s): only {done}"
@@ -154,8 +123,7 @@ def drain(pg: ThrowawayPostgres, root: Path, workers: int, args) -> float | None
 def online(pg: ThrowawayPostgres, root: Path, workers: int, args) -> float | None:
     cluster = Cluster(root, pg.create_database(f"online{workers}"), workers, args)
     try:
-        cluster.web.start()
-        cluster.start_workers()
+        cluster.start()
         ids, submitted = cluster.submit(noop_jobs(args.jobs, args.keys, args.sleep))
         if not cluster.wait("state = 'succeeded'", len(ids), args.timeout):
             print(f"  online, {workers} worker(s): not all jobs succeeded within "
@@ -173,8 +141,7 @@ def online(pg: ThrowawayPostgres, root: Path, workers: int, args) -> float | Non
 def takeover(pg: ThrowawayPostgres, root: Path, args) -> tuple[float, float] | None:
     cluster = Cluster(root, pg.create_database("takeover"), 2, args)
     try:
-        cluster.web.start()
-        cluster.start_workers()
+        cluster.start()
         (job_id,), _ = cluster.submit(
             [JobRequest("issue", "bench/scale#takeover", {"title": "effects sleep=3"})])
 

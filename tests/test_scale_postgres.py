@@ -11,18 +11,18 @@ import itertools
 import subprocess
 import sys
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
 from bot.executors import CHECK_INTERVAL, DEAD_AFTER, HEARTBEAT_INTERVAL
-from bot.jobstore import JobStore, workflow_id_for
+from bot.jobstore import workflow_id_for
 from tests.support import payloads
 from tests.support.deliveries import deliver
 from tests.support.kinds import read_events
 from tests.support.postgres import ThrowawayPostgres, skip_reason
-from tests.support.processes import ROOT, BotProcess
+from tests.support.cluster import Cluster as BaseCluster
+from tests.support.processes import ROOT
 from tests.support.waiting import wait_for
 from tests.support.worker_main import WorkerProcess
 
@@ -45,40 +45,14 @@ def pg():
     server.stop()
 
 
-class Cluster:
+class Cluster(BaseCluster):
     """One web process (`serve --no-workers`) and N workers on one database and one events file."""
 
     def __init__(self, tmp_path: Path, database_url: str, workers: int) -> None:
-        self.database_url = database_url
-        self.events_path = tmp_path / "events.jsonl"
-        common = {
-            "DATABASE_URL": database_url,
-            "WEBHOOK_SECRET": SECRET,
-            "APP_ID": "1",
-            "PRIVATE_KEY": "unused",
-            "TEST_EVENTS": str(self.events_path),
-            "BOT_WORKERS": "4",
-        }
-        self.web = BotProcess(
-            {**common, "BOT_DATA_DIR": str(tmp_path / "web"), "BOT_EXECUTOR_ID": "web-1"},
-            tmp_path / "web.log", args=["--no-workers"],
-        )
-        self.workers = [
-            WorkerProcess(
-                {**common, "BOT_DATA_DIR": str(tmp_path / f"worker-{i}"),
-                 "BOT_EXECUTOR_ID": f"worker-{i}"},
-                tmp_path / f"worker-{i}.log",
-            )
-            for i in range(1, workers + 1)
-        ]
-        self.store = JobStore(database_url)
+        super().__init__(tmp_path, database_url, workers, secret=SECRET)
 
     def start(self) -> None:
-        # All at once, as on several machines: they also race to create the schema.
-        processes = [self.web, *self.workers]
-        with ThreadPoolExecutor(len(processes)) as pool:
-            for future in [pool.submit(process.start) for process in processes]:
-                future.result()
+        super().start()
         health = self.web_health()
         assert health["database"] == "postgresql" and health["workers"] == 0, health
 
@@ -86,16 +60,6 @@ class Cluster:
         import httpx
 
         return httpx.get(self.web.url + "/healthz", timeout=5).json()
-
-    def stop(self) -> None:
-        with ThreadPoolExecutor(1 + len(self.workers)) as pool:
-            list(pool.map(lambda p: p.stop(), [self.web, *self.workers]))
-        self.store.close()
-
-    def logs(self) -> str:
-        parts = [f"--- web ---\n{self.web.log()[-4000:]}"]
-        parts += [f"--- worker pid {w.pid} ---\n{w.log()[-4000:]}" for w in self.workers]
-        return "\n".join(parts)
 
     def trigger(self, number: int, title: str) -> int:
         response = deliver(self.web.url + "/api/github/webhooks", "issues",
