@@ -252,3 +252,19 @@ async def test_app_identity(github_sim, app):
     assert ident.bot_email == f"{bot['id']}+backend-bot[bot]@users.noreply.github.com"
     assert await app.installation_for_repo(REPO) == 42
     assert (await app.get_installation(42))["account"]["login"] == "acme"
+
+
+async def test_text_written_to_github_is_scrubbed_of_credentials(github_sim, gh):
+    token = "ghs_" + "Z" * 36
+    key = "sk-ant-api03-" + "q" * 30
+    n = github_sim.add_issue(REPO, "An issue", user="alice")
+    comment = await gh.create_comment(REPO, n, f"the agent printed {token}")
+    await gh.update_comment(REPO, comment.id, f"and then {key}")
+    await gh.upsert_comment(REPO, n, "<!-- backend-bot:x -->", f"once more {token}")
+    github_sim.commit(REPO, "feature", {"a.txt": "a\n"}, from_branch="main")
+    pr = await gh.create_pull(REPO, title=f"Title {token}", head="feature", base="main",
+                              body=f"Body {key}")
+    await gh.update_pull(REPO, pr.number, body=f"New body {token}")
+    sent = " ".join(str(r.json) for r in github_sim.requests if r.json)
+    assert token not in sent and key not in sent
+    assert "[REDACTED]" in sent

@@ -1,7 +1,8 @@
 """What the bot does on GitHub as one installation: small typed async operations.
 
 Each method takes `repo` as "owner/name" and returns a small frozen dataclass (or a plain
-value). Errors are `bot.github.errors` exceptions; "not there" answers that flows expect
+value). Every text the bot writes to GitHub (comments, replies, PR titles and bodies) goes
+through `redact` here, whoever composed it. Errors are `bot.github.errors` exceptions; "not there" answers that flows expect
 (a missing file, a user with no access, no status comment yet) are `None`/"none" instead.
 """
 
@@ -18,6 +19,7 @@ from githubkit.exception import RequestFailed as KitRequestFailed
 
 from bot.github.errors import GitHubError, NotFound, RateLimited, RequestFailed, ValidationFailed
 from bot.github.transport import rate_limit_delay
+from bot.redact import redact
 
 if TYPE_CHECKING:
     from bot.github.app import GitHubApp
@@ -407,12 +409,14 @@ class InstallationClient:
 
     async def create_comment(self, repo: str, number: int, body: str) -> Comment:
         return Comment.from_json(
-            await self.request("POST", f"/repos/{repo}/issues/{number}/comments", json={"body": body})
+            await self.request("POST", f"/repos/{repo}/issues/{number}/comments",
+                               json={"body": redact(body)})
         )
 
     async def update_comment(self, repo: str, comment_id: int, body: str) -> Comment:
         return Comment.from_json(
-            await self.request("PATCH", f"/repos/{repo}/issues/comments/{comment_id}", json={"body": body})
+            await self.request("PATCH", f"/repos/{repo}/issues/comments/{comment_id}",
+                               json={"body": redact(body)})
         )
 
     async def find_comment(
@@ -430,6 +434,7 @@ class InstallationClient:
         self, repo: str, number: int, marker_text: str, body: str, *, author: str | None = None
     ) -> Comment:
         """Edit the comment carrying the marker in place, or create it (the marker is added)."""
+        body = redact(body)
         if marker_text not in body:
             body = f"{marker_text}\n{body}"
         existing = await self.find_comment(repo, number, marker_text, author=author)
@@ -469,7 +474,8 @@ class InstallationClient:
     async def create_pull(
         self, repo: str, *, title: str, head: str, base: str, body: str = "", draft: bool = False
     ) -> PullRequest:
-        payload = {"title": title, "head": head, "base": base, "body": body, "draft": draft}
+        payload = {"title": redact(title), "head": head, "base": base, "body": redact(body),
+                   "draft": draft}
         return PullRequest.from_json(await self.request("POST", f"/repos/{repo}/pulls", json=payload))
 
     async def update_pull(
@@ -484,7 +490,8 @@ class InstallationClient:
     ) -> PullRequest:
         payload = {
             k: v
-            for k, v in {"title": title, "body": body, "state": state, "base": base}.items()
+            for k, v in {"title": title and redact(title), "body": body and redact(body),
+                         "state": state, "base": base}.items()
             if v is not None
         }
         return PullRequest.from_json(
@@ -527,7 +534,8 @@ class InstallationClient:
     ) -> ReviewComment:
         return ReviewComment.from_json(
             await self.request(
-                "POST", f"/repos/{repo}/pulls/{number}/comments/{comment_id}/replies", json={"body": body}
+                "POST", f"/repos/{repo}/pulls/{number}/comments/{comment_id}/replies",
+                json={"body": redact(body)}
             )
         )
 
