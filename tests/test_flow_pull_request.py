@@ -79,6 +79,9 @@ def test_command_on_someone_elses_pull_request_opens_a_child_pull_request(stack)
     assert child["head"]["ref"].startswith(f"backend/pr-{number}-bump-the-total")
     assert sim.read_file(REPO, "totals.py", ref=child["head"]["ref"]) == "TOTAL = 2\n"
     assert f"Into #{number}" in child["body"]
+    (review_request,) = sim.requests_to(
+        "POST", rf"/repos/{REPO}/pulls/{child['number']}/requested_reviewers")
+    assert review_request.json["reviewers"] == ["alice"]
     (done,) = comments_with(stack, number, "backend-bot:status:job-")
     assert f"#{child['number']}" in done["body"] and "feature/totals" in done["body"]
 

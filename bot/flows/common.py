@@ -30,6 +30,7 @@ from bot.errors import UserFacingError
 from bot.github import git
 from bot.github.app import GitHubApp
 from bot.github.client import InstallationClient
+from bot.github.errors import RequestFailed
 from bot.redact import redact
 from bot.repo_config import (
     CONFIG_PATH,
@@ -404,6 +405,15 @@ def footer(result: WorkResult, job_id: int, model: str) -> str:
     usage = Usage(**result.usage) if result.usage else None
     text = render_footer(usage) if usage else f"Model: {model} · usage not recorded (resumed run)"
     return f"{text} · job {job_id}"
+
+
+async def request_review(ctx: JobContext, client: InstallationClient, number: int) -> None:
+    """Ask the person who triggered the work to review its pull request."""
+    requester = ctx.job.spec["requester"]
+    try:
+        await client.request_reviewers(ctx.job.spec["repo"], number, [requester])
+    except RequestFailed as error:  # e.g. the requester is not a collaborator
+        ctx.log.info("could not request a review from %s: %s", requester, error)
 
 
 async def report_check_run(client: InstallationClient, repo: str, result: WorkResult) -> None:

@@ -11,7 +11,6 @@ from bot.agent import issue_task
 from bot.engine import JobContext
 from bot.errors import UserFacingError
 from bot.github import git
-from bot.github.errors import RequestFailed
 from bot.workspace import slugify
 
 from bot.flows.common import (
@@ -27,6 +26,7 @@ from bot.flows.common import (
     reaction_target,
     refusal,
     report_check_run,
+    request_review,
     services,
     work,
 )
@@ -168,9 +168,6 @@ async def _publish(ctx: JobContext, gathered: Gathered, result: WorkResult) -> d
                                       base=gathered.default_branch, body=body,
                                       draft=gathered.repo_config.draft)
         created = True
-        try:
-            await client.request_reviewers(repo, pr.number, [spec["requester"]])
-        except RequestFailed as error:  # e.g. the requester is not a collaborator
-            ctx.log.info("could not request a review from %s: %s", spec["requester"], error)
+        await request_review(ctx, client, pr.number)
     await report_check_run(client, repo, result)
     return {"number": pr.number, "html_url": pr.html_url, "created": created}

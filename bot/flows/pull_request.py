@@ -28,6 +28,7 @@ from bot.flows.common import (
     refusal,
     reply,
     report_check_run,
+    request_review,
     update_own_pull,
     work,
 )
@@ -150,5 +151,6 @@ async def _open_child_pull(ctx: JobContext, gathered: Gathered, result: WorkResu
     pr = await client.create_pull(repo, title=pullrequest.title_for(result.title),
                                   head=result.branch, base=base, body=body,
                                   draft=gathered.repo_config.draft)
+    await request_review(ctx, client, pr.number)
     await report_check_run(client, repo, result)
     return {"number": pr.number, "html_url": pr.html_url, "created": True}
