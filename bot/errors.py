@@ -4,7 +4,6 @@
     ├── WebhookError            a delivery the bot must refuse (carries the HTTP status)
     ├── TransientError          worth retrying: network, 5xx, rate limits, model overload
     ├── UserFacingError         the user can fix it; the message is said on GitHub as is
-    │   └── ConfigError         `.github/backend.yml` is invalid
     └── JobCancelled            someone asked the job to stop
 """
 
@@ -27,10 +26,6 @@ class TransientError(BotError):
 
 
 class UserFacingError(BotError):
-    pass
-
-
-class ConfigError(UserFacingError):
     pass
 
 

@@ -131,10 +131,6 @@ def workflow_id_for(job_id: int) -> str:
     return f"job-{job_id:012d}"
 
 
-def job_id_from_workflow(workflow_id: str) -> int:
-    return int(workflow_id.removeprefix("job-"))
-
-
 @dataclass
 class _Submission:
     rows: list[tuple]
@@ -392,12 +388,6 @@ class JobStore:
         self._execute(
             "UPDATE bot_jobs SET state = ?, error = ?, result = ?, finished_at = ? WHERE id = ?",
             (state, error, result, time.time(), job_id),
-        )
-
-    def requeue(self, job_id: int) -> None:
-        self._execute(
-            "UPDATE bot_jobs SET state = 'queued', error = NULL, finished_at = NULL WHERE id = ?",
-            (job_id,),
         )
 
     def list(self, *, limit: int = 50, key: str | None = None,
