@@ -31,6 +31,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from bot import confined
+
 CONFIG_PATH = ".github/backend.yml"
 
 PERMISSION_LEVELS: tuple[str, ...] = ("read", "triage", "write", "maintain", "admin")
@@ -193,52 +195,58 @@ def meets_permission(config: RepoConfig, login: str, permission: str | None) -> 
 _NPM_PLACEHOLDER_TEST = "no test specified"
 _MAKE_TEST_TARGET = re.compile(r"^test\s*:(?![:=])|^test\s*::(?!=)", re.MULTILINE)
 _PYTHON_MARKERS = ("pyproject.toml", "setup.cfg", "setup.py", "pytest.ini", "tox.ini")
+_MARKER_MAX_BYTES = 1024 * 1024
 
 
 def detect_test_command(workspace: Path) -> str | None:
     """Guess the repository's test command from the files at its root, or None.
 
     The Makefile's `test` target wins, as the project's own word on how it tests; then
-    `package.json`'s test script, Python, Go and Rust.
+    `package.json`'s test script, Python, Go and Rust. The checkout is untrusted: files are
+    read through `bot.confined` (no link followed, no special file, capped), and a link in
+    place of a marker file counts as no file.
     """
     workspace = Path(workspace)
     for name in ("GNUmakefile", "makefile", "Makefile"):
-        makefile = workspace / name
-        if makefile.is_file() and _MAKE_TEST_TARGET.search(_read(makefile)):
+        makefile = _read(workspace, name)
+        if makefile is not None and _MAKE_TEST_TARGET.search(makefile):
             return "make test"
-    package = workspace / "package.json"
-    if package.is_file():
+    package = _read(workspace, "package.json")
+    if package is not None:
         try:
-            scripts = json.loads(_read(package)).get("scripts") or {}
+            scripts = json.loads(package).get("scripts") or {}
         except (ValueError, AttributeError):
             scripts = {}
         test = scripts.get("test") if isinstance(scripts, dict) else None
         if isinstance(test, str) and test.strip() and _NPM_PLACEHOLDER_TEST not in test:
             return "npm test"
-    if any((workspace / marker).is_file() for marker in _PYTHON_MARKERS) or _has_python_tests(
-        workspace
+    if any(confined.is_regular_file(workspace, marker) for marker in _PYTHON_MARKERS) or (
+        _has_python_tests(workspace)
     ):
         return "pytest"
-    if (workspace / "go.mod").is_file():
+    if confined.is_regular_file(workspace, "go.mod"):
         return "go test ./..."
-    if (workspace / "Cargo.toml").is_file():
+    if confined.is_regular_file(workspace, "Cargo.toml"):
         return "cargo test"
     return None
 
 
-def _has_python_tests(workspace: Path) -> bool:
+def _has_python_tests(workspace: Path, limit: int = 10_000) -> bool:
     for name in ("tests", "test"):
-        folder = workspace / name
-        if folder.is_dir() and any(folder.rglob("*.py")):
+        entry = workspace / name
+        if not entry.is_dir() or entry.is_symlink():
+            continue
+        if any(relative.endswith(".py") and item.is_file(follow_symlinks=False)
+               for relative, item in confined.walk(entry, limit=limit)):
             return True
     return False
 
 
-def _read(path: Path) -> str:
+def _read(workspace: Path, name: str) -> str | None:
     try:
-        return path.read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return ""
+        return confined.read_text(workspace, name, max_bytes=_MARKER_MAX_BYTES)
+    except (OSError, confined.UnsafePath):
+        return None
 
 
 def _kind(value: Any) -> str:

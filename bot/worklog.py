@@ -27,6 +27,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field, field_validator
 
+from bot import confined
 from bot.redact import redact
 
 WORKLOG_FILE = "BACKEND_WORK_LOG.md"
@@ -335,33 +336,39 @@ def parse_worklog(text: str) -> list[WorkLogEntry]:
     return entries
 
 
-def read_worklog(path: Path) -> list[WorkLogEntry]:
-    """The entries of a work-log file; [] when it does not exist."""
-    try:
-        text = path.read_text(encoding="utf-8", errors="replace")
-    except FileNotFoundError:
-        return []
-    return parse_worklog(text)
+WORKLOG_MAX_BYTES = 20 * 1024 * 1024
+
+
+def read_worklog(repo_root: Path) -> list[WorkLogEntry]:
+    """The entries of the repository's work log; [] when it does not exist.
+
+    The workspace is the attacker's: the file is read without following links and with a cap
+    (`bot.confined`), and a link or special file in its place raises `UnsafePath`.
+    """
+    text = confined.read_text(Path(repo_root), WORKLOG_FILE, max_bytes=WORKLOG_MAX_BYTES)
+    return parse_worklog(text) if text is not None else []
 
 
 def recent_entries(repo_root: Path, count: int = 3) -> list[WorkLogEntry]:
     """The newest `count` entries of the repository's work log, oldest first."""
     if count <= 0:
         return []
-    return read_worklog(Path(repo_root) / WORKLOG_FILE)[-count:]
+    return read_worklog(repo_root)[-count:]
 
 
 def append_entry(repo_root: Path, entry: WorkLogEntry) -> Path:
-    """Add the entry at the end of BACKEND_WORK_LOG.md, creating the file with a header."""
-    path = Path(repo_root) / WORKLOG_FILE
+    """Add the entry at the end of BACKEND_WORK_LOG.md, creating the file with a header.
+
+    Never writes through a link the agent may have left in the file's place (`UnsafePath`).
+    """
+    root = Path(repo_root)
     rendered = render_entry(entry)
-    if path.exists():
-        existing = path.read_text(encoding="utf-8", errors="replace")
-        if existing and not existing.endswith("\n"):
+    existing = confined.read_text(root, WORKLOG_FILE, max_bytes=WORKLOG_MAX_BYTES) or ""
+    if existing.strip():
+        if not existing.endswith("\n"):
             existing += "\n"
-        separator = "\n" if existing.strip() else ""
-        text = (existing if existing.strip() else WORKLOG_HEADER) + separator + rendered
+        text = existing + "\n" + rendered
     else:
         text = WORKLOG_HEADER + rendered
-    path.write_text(text, encoding="utf-8")
-    return path
+    confined.write_text(root, WORKLOG_FILE, text)
+    return root / WORKLOG_FILE

@@ -38,7 +38,7 @@ def test_finished_run_commits_on_a_fresh_branch_and_prints_the_pr_body(repo, set
     script = [
         tool_use("Edit", file_path="app.py", old_string="    return a + b\n",
                  new_string="    return a + b\n\n\ndef subtract(a, b):\n    return a - b\n"),
-        tool_use("Bash", command="python -c 'from app import subtract; assert subtract(3, 1) == 2' && echo ok"),
+        tool_use("Bash", command="python3 -c 'from app import subtract; assert subtract(3, 1) == 2' && echo ok"),
         finish("Add subtract", files_modified="- `app.py`: subtract()", potential_issues=f"token {TOKEN}"),
     ]  # fmt: skip
     with FakeAnthropic(script) as fake:
@@ -50,7 +50,7 @@ def test_finished_run_commits_on_a_fresh_branch_and_prints_the_pr_body(repo, set
     assert git(repo, "log", "-1", "--format=%an <%ae>|%s") == "Test Person <test@example.com>|Add subtract"
     changed = git(repo, "show", "--name-only", "--format=", "HEAD").splitlines()
     assert sorted(changed) == ["BACKEND_WORK_LOG.md", "app.py"]
-    [entry] = read_worklog(repo / "BACKEND_WORK_LOG.md")
+    [entry] = read_worklog(repo)
     assert entry.title == "Add subtract" and entry.timestamp is not None
     assert out.startswith("## 20") and "— Add subtract" in out.splitlines()[0]
     assert "### Potential Issues" in out and TOKEN not in out

@@ -78,7 +78,7 @@ def test_append_creates_file_with_header_and_keeps_order(tmp_path):
     text = (tmp_path / WORKLOG_FILE).read_text()
     assert text.startswith("# Backend work log")
     assert text.index("First") < text.index("Second")
-    entries = read_worklog(tmp_path / WORKLOG_FILE)
+    entries = read_worklog(tmp_path)
     assert [e.title for e in entries] == ["First", "Second"]
     assert entries[1].trigger == "owner/repo#7"
     assert [e.title for e in recent_entries(tmp_path, 1)] == ["Second"]

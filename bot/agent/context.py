@@ -13,10 +13,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import prompts
-from bot.worklog import recent_entries, render_entry
+from bot import confined
+from bot.github import git
+from bot.worklog import WORKLOG_FILE, recent_entries, render_entry
 
 INSTRUCTION_FILES = ("CLAUDE.md", "AGENTS.md")
 INSTRUCTIONS_MAX_CHARS = 20_000
+INSTRUCTIONS_MAX_BYTES = 1024 * 1024
 WORKLOG_MAX_CHARS = 15_000
 REPO_MAP_MAX_FILES = 300
 
@@ -147,24 +150,22 @@ def _one_line(text: str) -> str:
 
 
 def repo_files(workspace: Path) -> list[str]:
-    """Tracked and untracked-but-not-ignored files (git), or a walk when not a git checkout."""
+    """Tracked and untracked-but-not-ignored files (hardened git), or a walk when not a checkout."""
     try:
-        proc = subprocess.run(
-            ["git", "-c", "core.quotePath=false", "ls-files", "--cached", "--others", "--exclude-standard"],
-            cwd=workspace, capture_output=True, text=True, timeout=30,
-        )  # fmt: skip
+        proc = git.run_git_sync(
+            ["-c", "core.quotePath=false", "ls-files", "--cached", "--others", "--exclude-standard"],
+            cwd=workspace, timeout=30,
+        )
         if proc.returncode == 0:
-            return sorted(set(proc.stdout.splitlines()))
+            return sorted(set(proc.stdout.decode("utf-8", errors="replace").splitlines()))
     except (OSError, subprocess.TimeoutExpired):
         pass
     files = []
-    for path in sorted(Path(workspace).rglob("*")):
-        rel = path.relative_to(workspace)
-        if path.is_file() and not any(p.startswith(".") and p not in (".github",) for p in rel.parts[:-1]):
-            files.append(str(rel))
-        if len(files) > 20_000:
-            break
-    return files
+    for relative, entry in confined.walk(Path(workspace), limit=20_000):
+        hidden = any(p.startswith(".") and p != ".github" for p in relative.split("/")[:-1])
+        if entry.is_file(follow_symlinks=False) and not hidden:
+            files.append(relative)
+    return sorted(files)
 
 
 def repo_map(workspace: Path, max_files: int = REPO_MAP_MAX_FILES) -> str:
@@ -193,26 +194,35 @@ def _capped(text: str, limit: int) -> str:
 def repository_instructions(workspace: Path) -> str:
     parts = []
     for name in INSTRUCTION_FILES:
-        path = Path(workspace) / name
-        if path.is_file():
-            text = path.read_text(encoding="utf-8", errors="replace").strip()
-            parts.append(
-                f"# The repository's {name}\n\nFollow these project instructions.\n\n"
-                + prompts.fence(_capped(text, INSTRUCTIONS_MAX_CHARS), name, info="markdown", untrusted=False)
-            )
+        try:
+            text = confined.read_text(workspace, name, max_bytes=INSTRUCTIONS_MAX_BYTES)
+        except (OSError, confined.UnsafePath) as error:
+            # A link here could point at the bot's own secrets: not read, and said so.
+            parts.append(f"# The repository's {name}\n\nNot read: {error}.")
+            continue
+        if text is None:
+            continue
+        parts.append(
+            f"# The repository's {name}\n\nFollow these project instructions.\n\n"
+            + prompts.fence(_capped(text.strip(), INSTRUCTIONS_MAX_CHARS), name, info="markdown",
+                            untrusted=False)
+        )
     if not parts:
         return "# Project instructions\n\nThe repository has no CLAUDE.md or AGENTS.md."
     return "\n\n".join(parts)
 
 
 def worklog_context(workspace: Path, count: int = 3) -> str:
-    entries = recent_entries(workspace, count) if count else []
+    try:
+        entries = recent_entries(workspace, count) if count else []
+    except (OSError, confined.UnsafePath) as error:
+        return f"# Recent work log\n\n{WORKLOG_FILE} was not read: {error}."
     if not entries:
-        return "# Recent work log\n\nBACKEND_WORK_LOG.md has no entries yet."
+        return f"# Recent work log\n\n{WORKLOG_FILE} has no entries yet."
     text = "\n".join(render_entry(e) for e in entries)
     return (
-        f"# Recent work log\n\nThe last {len(entries)} entries of BACKEND_WORK_LOG.md, oldest first.\n\n"
-        + prompts.fence(_capped(text, WORKLOG_MAX_CHARS), "BACKEND_WORK_LOG.md", info="markdown", untrusted=False)
+        f"# Recent work log\n\nThe last {len(entries)} entries of {WORKLOG_FILE}, oldest first.\n\n"
+        + prompts.fence(_capped(text, WORKLOG_MAX_CHARS), WORKLOG_FILE, info="markdown", untrusted=False)
     )
 
 

@@ -167,14 +167,10 @@ async def run_agent(
         workspace=workspace, sandbox=sandbox, on_todos=on_todos, command_timeout_cap=limits.command_timeout
     )
     usage = Usage(model=model)
-    messages: list[dict] = [
-        {
-            "role": "user",
-            "content": [
-                {"type": "text", "text": build_first_message(workspace, task_prompt, worklog_count=worklog_entries)}
-            ],
-        }
-    ]
+    # Reads the workspace (files and a git listing): off the event loop.
+    first_message = await asyncio.to_thread(
+        build_first_message, workspace, task_prompt, worklog_count=worklog_entries)
+    messages: list[dict] = [{"role": "user", "content": [{"type": "text", "text": first_message}]}]
     api = client.with_options(max_retries=0) if hasattr(client, "with_options") else client
     started = time.monotonic()
     deadline = started + limits.max_seconds

@@ -6,7 +6,9 @@ by raising `ToolError`; the loop turns that (and unknown tools, malformed input,
 exceptions) into an `is_error` tool result.
 
 Every path goes through `ToolContext.resolve`: relative to the workspace or absolute inside
-it, symlinks resolved, nothing outside the workspace reachable, `.git` not writable.
+it, symlinks resolved, nothing outside the workspace reachable, no `.git` writable. The files
+are then opened through `bot.confined` from a worker thread: no link followed after that check,
+only regular files (a FIFO would block the bot), sizes capped before reading.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from bot import confined
 from bot.agent.sandbox import Sandbox, cap_text
 from bot.logs import get_logger
 from bot.worklog import SECTIONS, WorkLogEntry
@@ -30,6 +33,7 @@ from bot.worklog import SECTIONS, WorkLogEntry
 log = get_logger(__name__)
 
 READ_DEFAULT_LIMIT = 2000
+READ_MAX_BYTES = 10 * 1024 * 1024
 READ_MAX_LINE = 2000
 GLOB_MAX_RESULTS = 250
 GREP_MAX_LINES = 400
@@ -71,11 +75,17 @@ class ToolContext:
                 f"{file_path} is outside the workspace ({self.workspace}); "
                 "only files inside the workspace can be used."
             )
-        if for_write:
-            rel = resolved.relative_to(self.workspace)
-            if rel.parts and rel.parts[0] == ".git":
-                raise ToolError("The .git directory is managed by the bot and cannot be written.")
+        if for_write and ".git" in resolved.relative_to(self.workspace).parts:
+            raise ToolError("A .git directory cannot be written: the bot manages the repository "
+                            "(and does not commit repositories nested in it).")
         return resolved
+
+    def relative(self, path: Path) -> Path:
+        """A resolved path relative to the workspace, for `bot.confined`."""
+        relative = path.relative_to(self.workspace)
+        if not relative.parts:
+            raise ToolError("That is the workspace itself, not a file.")
+        return relative
 
     def display(self, path: Path) -> str:
         """A path as shown to the model: relative to the workspace."""
@@ -129,20 +139,31 @@ class ReadInput(_Input):
     limit: int | None = Field(default=None, ge=1)
 
 
-def _read_text(path: Path) -> str:
-    if not path.exists():
-        raise ToolError(f"File does not exist: {path.name}.")
+def _read_text(ctx: ToolContext, path: Path) -> str:
     if path.is_dir():
         raise ToolError(f"{path.name} is a directory; use Glob or `ls` through Bash to list it.")
-    data = path.read_bytes()
+    try:
+        data = confined.read_bytes(ctx.workspace, ctx.relative(path), max_bytes=READ_MAX_BYTES)
+    except confined.UnsafePath as error:
+        raise ToolError(f"{error}. For a very large file, read parts of it with Bash "
+                        "(`head`, `sed -n`).") from None
+    if data is None:
+        raise ToolError(f"File does not exist: {path.name}.")
     if b"\x00" in data[:8192]:
         raise ToolError(f"{path.name} looks like a binary file ({len(data)} bytes); not shown.")
     return data.decode("utf-8", errors="replace")
 
 
+def _write_text(ctx: ToolContext, path: Path, text: str) -> None:
+    try:
+        confined.write_text(ctx.workspace, ctx.relative(path), text, create_parents=True)
+    except confined.UnsafePath as error:
+        raise ToolError(str(error)) from None
+
+
 async def read_tool(ctx: ToolContext, args: ReadInput) -> str:
     path = ctx.resolve(args.file_path)
-    text = _read_text(path)
+    text = await asyncio.to_thread(_read_text, ctx, path)
     if not text:
         return f"({ctx.display(path)} is empty)"
     lines = text.splitlines()
@@ -172,8 +193,7 @@ async def write_tool(ctx: ToolContext, args: WriteInput) -> str:
     if path.is_dir():
         raise ToolError(f"{ctx.display(path)} is a directory.")
     existed = path.exists()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(args.content, encoding="utf-8")
+    await asyncio.to_thread(_write_text, ctx, path, args.content)
     verb = "Overwrote" if existed else "Created"
     return f"{verb} {ctx.display(path)} ({len(args.content.splitlines())} lines)."
 
@@ -191,10 +211,9 @@ async def edit_tool(ctx: ToolContext, args: EditInput) -> str:
     if args.old_string == args.new_string:
         raise ToolError("old_string and new_string are the same; nothing to change.")
     if not path.exists() and args.old_string == "":
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(args.new_string, encoding="utf-8")
+        await asyncio.to_thread(_write_text, ctx, path, args.new_string)
         return f"Created {shown}."
-    text = _read_text(path)
+    text = await asyncio.to_thread(_read_text, ctx, path)
     if args.old_string == "":
         raise ToolError(f"old_string is empty but {shown} exists; use Write to replace a whole file.")
     count = text.count(args.old_string)
@@ -209,7 +228,7 @@ async def edit_tool(ctx: ToolContext, args: EditInput) -> str:
             "surrounding lines to pick one place, or set replace_all to change every occurrence."
         )
     updated = text.replace(args.old_string, args.new_string)
-    path.write_text(updated, encoding="utf-8")
+    await asyncio.to_thread(_write_text, ctx, path, updated)
     return f"Edited {shown}: replaced {count if args.replace_all else 1} occurrence(s)."
 
 
@@ -278,6 +297,8 @@ class GrepInput(_Input):
 
 async def grep_tool(ctx: ToolContext, args: GrepInput) -> str:
     base = ctx.resolve(args.path or ".")
+    if not (base.is_dir() or confined.is_regular_file(ctx.workspace, ctx.relative(base))):
+        raise ToolError(f"{ctx.display(base)} is not a directory or a regular file.")
     try:
         regex = re.compile(args.pattern, re.IGNORECASE if args.case_insensitive else 0)
     except re.error as exc:
@@ -349,10 +370,11 @@ def _grep_python(ctx: ToolContext, base: Path, args: GrepInput, regex: re.Patter
         if args.glob and not (fnmatch.fnmatch(path.name, args.glob) or fnmatch.fnmatch(shown, args.glob)):
             continue
         try:
-            if path.is_symlink() or path.stat().st_size > 5_000_000:
-                continue
-            data = path.read_bytes()
-        except OSError:
+            data = confined.read_bytes(ctx.workspace, path.relative_to(ctx.workspace),
+                                       max_bytes=5_000_000)
+        except (OSError, confined.UnsafePath):
+            continue
+        if data is None:
             continue
         if b"\x00" in data[:8192]:
             continue

@@ -47,6 +47,7 @@ from bot.worklog import (
     heading_line,
     now_utc,
     parse_worklog,
+    read_worklog,
     render_entry_body,
 )
 from bot.workspace import (
@@ -299,7 +300,7 @@ async def _work(ctx: JobContext, gathered: Gathered, request: WorkRequest,
         entry = entry.model_copy(update={
             "testing_performed": _with_bot_tests(entry.testing_performed, tests)})
     entry = entry.model_copy(update={"timestamp": now_utc(), "trigger": request.trigger})
-    append_entry(workspace.path, entry)
+    await asyncio.to_thread(append_entry, workspace.path, entry)
 
     requester = ctx.job.spec["requester"]
     message = _commit_message(entry, requester, gathered.requester_id, ctx.job.id)
@@ -318,8 +319,7 @@ async def _work(ctx: JobContext, gathered: Gathered, request: WorkRequest,
 
 
 async def _already_committed(workspace: Workspace) -> WorkResult:
-    entries = parse_worklog((workspace.path / WORKLOG_FILE).read_text())
-    entry = entries[-1]
+    entry = (await asyncio.to_thread(read_worklog, workspace.path))[-1]
     sha = (await git.run_git(["rev-parse", "HEAD"], cwd=workspace.path)).strip()
     changed = await git.run_git(["diff-tree", "--no-commit-id", "--name-only", "-r", "HEAD"],
                                 cwd=workspace.path)
@@ -339,8 +339,7 @@ async def _earlier_entries(workspace: Workspace, latest: WorkLogEntry) -> list[s
     except Exception:
         base_text = ""
     on_base = {heading_line(e) for e in parse_worklog(base_text)}
-    path = workspace.path / WORKLOG_FILE
-    mine = parse_worklog(path.read_text()) if path.exists() else []
+    mine = await asyncio.to_thread(read_worklog, workspace.path)
     latest_heading = heading_line(latest)
     return [heading_line(e).removeprefix("## ") for e in mine
             if heading_line(e) not in on_base and heading_line(e) != latest_heading]
@@ -358,7 +357,7 @@ def _commit_message(entry: WorkLogEntry, login: str, user_id: int, job_id: int) 
 async def run_repository_tests(workspace: Workspace, sandbox: Sandbox,
                                config: RepoConfig) -> dict | None:
     """Run the repository's own tests in the sandbox; the real outcome, not the agent's word."""
-    command = config.test_command or detect_test_command(workspace.path)
+    command = config.test_command or await asyncio.to_thread(detect_test_command, workspace.path)
     if command is None:
         return None
     if config.setup_command:

@@ -11,6 +11,8 @@
     n = sim.add_issue("acme/widgets", "Add a thing", "details", user="alice", labels=["bug"])
     pr = sim.add_pull("acme/widgets", "feature", title="…", user="alice")   # branch made if missing
     sim.commit("acme/widgets", "feature", {"a.py": "x = 1\n"})               # more commits
+    sim.commit("acme/widgets", "main", {"CLAUDE.md": Symlink("/etc/passwd"),  # a link, and a
+                                        "sub": Gitlink("1" * 40)})            #   submodule entry
     review = sim.add_review("acme/widgets", pr, user="alice",
                             comments=[{"path": "a.py", "line": 1, "body": "rename x"}])
 
@@ -66,14 +68,17 @@ from tests.simulator.core import (
     generate_private_key,
     sign,
 )
+from tests.simulator.gitrepo import Gitlink, Symlink
 
 __all__ = [
     "Fault",
     "GitHubSimulator",
+    "Gitlink",
     "RecordedRequest",
     "SimApp",
     "SimInstallation",
     "SimRepo",
+    "Symlink",
     "generate_private_key",
     "sign",
 ]

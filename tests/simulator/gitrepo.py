@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 _ENV = {
@@ -37,10 +38,24 @@ def init_bare(path: Path, default_branch: str) -> None:
     git(path, "config", "uploadpack.allowAnySHA1InWant", "true")
 
 
+@dataclass(frozen=True)
+class Symlink:
+    """A committed symbolic link (mode 120000) pointing at `target`."""
+
+    target: str
+
+
+@dataclass(frozen=True)
+class Gitlink:
+    """A committed submodule entry (mode 160000) at commit `sha`, as a repository's tree has it."""
+
+    sha: str
+
+
 def commit_files(
     bare: Path,
     branch: str,
-    files: dict[str, str | bytes | None],
+    files: dict[str, str | bytes | Symlink | Gitlink | None],
     *,
     message: str = "Update files",
     parent: str | None = None,
@@ -61,8 +76,14 @@ def commit_files(
         if content is None:
             out += f"D {path}\n".encode()
             continue
+        if isinstance(content, Gitlink):
+            out += f"M 160000 {content.sha} {path}\n".encode()
+            continue
+        mode = "120000" if isinstance(content, Symlink) else "100644"
+        if isinstance(content, Symlink):
+            content = content.target
         data = content.encode() if isinstance(content, str) else content
-        out += f"M 100644 inline {path}\n".encode()
+        out += f"M {mode} inline {path}\n".encode()
         out += f"data {len(data)}\n".encode() + data + b"\n"
     out += b"done\n"
     git(bare, "fast-import", "--quiet", "--force", "--done", input=bytes(out))
