@@ -10,6 +10,12 @@ write only the workspace) can run git there. Writing out every file of a large r
 what costs (seconds for 10,000 files on a slow disk), so a finished job's checkout is kept and
 the next job of the same repository resets it (`checkout -f -B`, `clean -ffdx`): only the files
 that differ are written. The token never touches disk: fetch and push pass it per command.
+
+The work tree belongs to the attacker once the agent (or the repository's own test command)
+has run in it. Host-side git is hardened (`bot.github.git`), and before the bot looks at the
+changes or stages them it removes every repository nested in the work tree
+(`remove_nested_repositories`): a planted `.git` is another repository's configuration, and
+the gits the bot runs would otherwise be asked to descend into it.
 """
 
 from __future__ import annotations
@@ -18,11 +24,13 @@ import asyncio
 import os
 import re
 import shutil
+import stat
 import unicodedata
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+from bot import confined
 from bot.github import git
 from bot.logs import get_logger
 
@@ -135,10 +143,35 @@ class Workspaces:
             shutil.rmtree(path, ignore_errors=True)
 
 
+def find_nested_repositories(root: Path) -> list[str]:
+    """Every `.git` under `root` but its own (directories, files and links alike), relative."""
+    return sorted(relative for relative, entry in confined.walk(root, limit=None)
+                  if entry.name == ".git" and relative != ".git")
+
+
+def remove_nested_repositories(root: Path) -> list[str]:
+    """Remove what makes a directory of the work tree a repository of its own; what was removed.
+
+    Its files stay and are committed as ordinary files, as the agent left them.
+    """
+    found = find_nested_repositories(root)
+    for relative in found:
+        path = Path(root) / relative
+        if stat.S_ISDIR(path.lstat().st_mode):
+            shutil.rmtree(path)  # fd-based on Linux: links inside are removed, not followed
+        else:
+            path.unlink()
+    if found:
+        log.warning("removed %d nested repositories from the work tree: %s", len(found),
+                    ", ".join(found[:10]))
+    return found
+
+
 async def changed_files(workspace: Workspace) -> list[str]:
     """Paths changed in the workspace (NUL-separated output: any file name survives)."""
-    out = await git.run_git(["status", "--porcelain", "-z", "--untracked-files=all"],
-                            cwd=workspace.path)
+    await asyncio.to_thread(remove_nested_repositories, workspace.path)
+    out = await git.run_git(["status", "--porcelain", "-z", "--untracked-files=all",
+                             "--ignore-submodules=all"], cwd=workspace.path)
     entries, files = out.split("\0"), []
     index = 0
     while index < len(entries):
@@ -161,17 +194,15 @@ async def head_trailer(workspace: Workspace, trailer: str = JOB_TRAILER) -> str 
 
 
 async def commit_all(workspace: Workspace, message: str, author: Identity) -> str:
-    """Commit everything in the workspace as `author`; hooks planted by the agent never run."""
+    """Commit everything in the workspace as `author` (hardened git: nothing in it runs)."""
     env = {
         "GIT_AUTHOR_NAME": author.name, "GIT_AUTHOR_EMAIL": author.email,
         "GIT_COMMITTER_NAME": author.name, "GIT_COMMITTER_EMAIL": author.email,
     }
+    await asyncio.to_thread(remove_nested_repositories, workspace.path)
     await git.run_git(["add", "--all"], cwd=workspace.path)
-    await git.run_git(
-        ["-c", "core.hooksPath=/dev/null", "-c", "commit.gpgsign=false",
-         "commit", "--quiet", "--no-verify", "-F", "-"],
-        cwd=workspace.path, env=env, input=message,
-    )
+    await git.run_git(["commit", "--quiet", "--no-verify", "-F", "-"],
+                      cwd=workspace.path, env=env, input=message)
     return (await git.run_git(["rev-parse", "HEAD"], cwd=workspace.path)).strip()
 
 

@@ -124,9 +124,10 @@ async def test_token_travels_in_the_environment_not_the_command_line(monkeypatch
     assert not any(token in a for a in seen["args"])
     basic = base64.b64encode(f"x-access-token:{token}".encode()).decode()
     env = seen["env"]
-    assert env["GIT_CONFIG_KEY_1"] == "http.https://github.example/.extraHeader"
-    assert env["GIT_CONFIG_VALUE_1"] == f"Authorization: Basic {basic}"
+    assert env["GIT_CONFIG_KEY_0"] == "http.https://github.example/.extraHeader"
+    assert env["GIT_CONFIG_VALUE_0"] == f"Authorization: Basic {basic}"
     assert env["GIT_TERMINAL_PROMPT"] == "0"
+    assert "credential.helper=" in seen["args"]  # no helper of the host's answers for GitHub
 
 
 async def test_git_errors_are_redacted(tmp_path):

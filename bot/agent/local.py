@@ -8,9 +8,7 @@ codes: 0 finished, 3 the agent asked a question (printed), 1 anything else (reas
 from __future__ import annotations
 
 import asyncio
-import os
 import re
-import subprocess
 import sys
 import uuid
 from dataclasses import replace
@@ -22,8 +20,11 @@ import anthropic
 from bot.agent.context import local_task
 from bot.agent.loop import AgentResult, Limits, run_agent
 from bot.agent.sandbox import Sandbox, SandboxUnavailable
+from bot.confined import UnsafePath
 from bot.agent.usage import render_footer
+from bot.github import git
 from bot.worklog import WORKLOG_FILE, append_entry, render_entry
+from bot.workspace import find_nested_repositories
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -41,19 +42,19 @@ def slugify(text: str, max_len: int = 40) -> str:
     return slug or "task"
 
 
-def _git(repo: Path, *args: str, check: bool = True, env: dict | None = None) -> str:
-    proc = subprocess.run(
-        ["git", "-c", "core.hooksPath=/dev/null", *args],
-        cwd=repo, capture_output=True, text=True, env=env,
-    )  # fmt: skip
+def _git(repo: Path, *args: str, check: bool = True, env: dict | None = None,
+         user_config: bool = False) -> str:
+    proc = git.run_git_sync(args, cwd=repo, env=env, user_config=user_config)
+    stdout = proc.stdout.decode("utf-8", errors="replace").strip()
     if check and proc.returncode != 0:
-        raise LocalRunError(f"git {' '.join(args)} failed: {proc.stderr.strip() or proc.stdout.strip()}")
-    return proc.stdout.strip()
+        stderr = proc.stderr.decode("utf-8", errors="replace").strip()
+        raise LocalRunError(f"git {' '.join(args)} failed: {stderr or stdout}")
+    return stdout
 
 
 def _author(repo: Path) -> tuple[str, str]:
-    name = _git(repo, "config", "user.name", check=False)
-    email = _git(repo, "config", "user.email", check=False)
+    name = _git(repo, "config", "user.name", check=False, user_config=True)
+    email = _git(repo, "config", "user.email", check=False, user_config=True)
     return (name, email) if name and email else DEFAULT_AUTHOR
 
 
@@ -75,15 +76,23 @@ def prepare_branch(repo: Path, branch: str | None, task: str) -> str:
     return branch
 
 
-def commit_all(repo: Path, message: str, author: tuple[str, str]) -> str:
-    """Commit everything in the work tree (hooks disabled); the new commit's sha."""
-    env = dict(os.environ)
-    env.update(
-        GIT_AUTHOR_NAME=author[0],
-        GIT_AUTHOR_EMAIL=author[1],
-        GIT_COMMITTER_NAME=author[0],
-        GIT_COMMITTER_EMAIL=author[1],
-    )
+def commit_all(repo: Path, message: str, author: tuple[str, str], *,
+               nested_before: list[str] = ()) -> str:
+    """Commit everything in the work tree (hardened git); the new commit's sha.
+
+    Refuses when the run left a repository nested in the checkout: its configuration is the
+    agent's, and this is the operator's checkout, so it is reported rather than deleted.
+    """
+    planted = sorted(set(find_nested_repositories(repo)) - set(nested_before))
+    if planted:
+        raise LocalRunError(
+            "the run left nested repositories in the checkout, which the bot will not commit "
+            f"or touch: {', '.join(planted)}. Remove them and commit by hand."
+        )
+    env = {
+        "GIT_AUTHOR_NAME": author[0], "GIT_AUTHOR_EMAIL": author[1],
+        "GIT_COMMITTER_NAME": author[0], "GIT_COMMITTER_EMAIL": author[1],
+    }
     _git(repo, "add", "-A")
     _git(repo, "commit", "--no-verify", "-q", "-m", message, env=env)
     return _git(repo, "rev-parse", "HEAD")
@@ -138,6 +147,7 @@ def main(
                 api_key=key.get_secret_value(), base_url=settings.anthropic_base_url, max_retries=0
             )
         branch = prepare_branch(toplevel, branch, task)
+        nested_before = find_nested_repositories(toplevel)
     except (LocalRunError, SandboxUnavailable) as exc:
         print(f"error: {exc}", file=err)
         return EXIT_FAILED
@@ -150,7 +160,7 @@ def main(
         for todo in todos:
             print(f"  {marks.get(todo['status'], '[ ]')} {todo['content']}", file=err)
 
-    requester = _git(toplevel, "config", "user.name", check=False) or "The operator"
+    requester = _git(toplevel, "config", "user.name", check=False, user_config=True) or "The operator"
     async def run() -> AgentResult:
         try:
             return await run_agent(
@@ -170,11 +180,11 @@ def main(
     footer = render_footer(result.usage)
     if result.outcome == "finished":
         assert result.entry is not None
-        append_entry(toplevel, result.entry)
         message = f"{result.entry.title}\n\n{result.entry.task_summary}\n\nSee {WORKLOG_FILE}."
         try:
-            sha = commit_all(toplevel, message, _author(toplevel))
-        except LocalRunError as exc:
+            append_entry(toplevel, result.entry)
+            sha = commit_all(toplevel, message, _author(toplevel), nested_before=nested_before)
+        except (LocalRunError, UnsafePath) as exc:
             print(f"error: {exc}", file=err)
             return EXIT_FAILED
         print(pull_request_body(result), file=out, end="")

@@ -1,9 +1,22 @@
-"""Run real `git` against GitHub with an installation token, without ever storing the token.
+"""Run real `git` on the host: against GitHub with an installation token, and in workspaces
+an attacker controls, without letting either the token out or the workspace in.
 
 The token travels as an `http.<origin>/.extraHeader` set through `GIT_CONFIG_COUNT` /
 `GIT_CONFIG_KEY_n` / `GIT_CONFIG_VALUE_n` in the child's environment: not on the command
 line (visible in `ps`), not in `.git/config`, not in a remote URL. Failures raise
 `GitError` with the token scrubbed from the message.
+
+Every git command runs hardened, because the work tree (and any repository nested in it) is
+written by the agent and by the repository's own test command:
+
+- `HARDENED_CONFIG` is passed with `-c`: command-line configuration beats every file, and git
+  hands it to the gits it starts itself (`GIT_CONFIG_PARAMETERS`), so no fsmonitor, hook,
+  submodule recursion, signing program or unexpected transport can be switched on by a file;
+- the system and global configuration are not read (`GIT_CONFIG_NOSYSTEM`,
+  `GIT_CONFIG_GLOBAL`): a filter or diff driver defined there (git-lfs, say) could otherwise be
+  selected by the workspace's `.gitattributes`;
+- the environment is built from `ENV_ALLOW_LIST`, never inherited: no key or secret of the
+  bot's process reaches git or anything git runs.
 """
 
 from __future__ import annotations
@@ -24,6 +37,82 @@ log = get_logger("bot.github.git")
 
 DEFAULT_TIMEOUT = 600.0
 
+HARDENED_CONFIG: tuple[tuple[str, str], ...] = (
+    ("core.fsmonitor", "false"),
+    ("core.hooksPath", os.devnull),
+    ("core.untrackedCache", "false"),
+    ("core.attributesFile", os.devnull),
+    ("credential.helper", ""),
+    # http(s) for GitHub, file for the mirror a workspace borrows from; never ext:: or ssh.
+    ("protocol.allow", "never"),
+    ("protocol.https.allow", "always"),
+    ("protocol.http.allow", "always"),
+    ("protocol.file.allow", "always"),
+    ("submodule.recurse", "false"),
+    ("fetch.recurseSubmodules", "false"),
+    ("push.recurseSubmodules", "no"),
+    ("diff.ignoreSubmodules", "all"),
+    ("status.submoduleSummary", "false"),
+    ("commit.gpgSign", "false"),
+    ("tag.gpgSign", "false"),
+    ("gc.auto", "0"),
+    ("maintenance.auto", "false"),
+)
+
+# What git may see of the bot's environment: locale, PATH and the operator's proxy settings.
+ENV_ALLOW_LIST = (
+    "PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TZ",
+    "http_proxy", "https_proxy", "no_proxy", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY",
+    "GIT_SSL_CAINFO", "SSL_CERT_FILE", "SSL_CERT_DIR",
+)
+_FIXED_ENV = {
+    "GIT_CONFIG_NOSYSTEM": "1",
+    "GIT_CONFIG_GLOBAL": os.devnull,
+    "GIT_TERMINAL_PROMPT": "0",  # fail instead of asking for a password
+    "GIT_ASKPASS": "",
+    "SSH_ASKPASS": "",
+    "GIT_PROTOCOL_FROM_USER": "0",
+}
+
+
+def git_argv(args: Sequence[str]) -> list[str]:
+    """`git` with the hardening options, then `args`."""
+    argv = ["git"]
+    for key, value in HARDENED_CONFIG:
+        argv += ["-c", f"{key}={value}"]
+    return argv + list(args)
+
+
+def git_env(extra: Mapping[str, str] | None = None, *, user_config: bool = False) -> dict[str, str]:
+    """The environment of a git command: the allow-list, the fixed hardening, then `extra`.
+
+    `user_config` lets git read the operator's own system and global files, for a question
+    that runs nothing (`git config user.name` in `backend-bot run`).
+    """
+    env = {name: os.environ[name] for name in ENV_ALLOW_LIST if name in os.environ}
+    env.setdefault("PATH", os.defpath)
+    env.update(_FIXED_ENV)
+    if user_config:
+        del env["GIT_CONFIG_NOSYSTEM"], env["GIT_CONFIG_GLOBAL"]
+    env.update(extra or {})
+    return env
+
+
+def run_git_sync(args: Sequence[str], *, cwd: Path | str | None = None,
+                 env: Mapping[str, str] | None = None, timeout: float = DEFAULT_TIMEOUT,
+                 input: str | None = None, user_config: bool = False,
+                 ) -> subprocess.CompletedProcess[bytes]:
+    """Run a hardened git command and return what it did, whatever its exit status."""
+    return subprocess.run(
+        git_argv(args),
+        cwd=str(cwd) if cwd is not None else None,
+        env=git_env(env, user_config=user_config),
+        input=input.encode() if input is not None else None,
+        stdin=subprocess.DEVNULL if input is None else None,
+        capture_output=True,
+        timeout=timeout,
+    )
+
 
 def _origin(url: str) -> str:
     parts = urlsplit(url)
@@ -36,22 +125,16 @@ def _origin(url: str) -> str:
 
 def auth_env(url: str, token: str | None) -> dict[str, str]:
     """Environment entries that make git send the token to `url`'s host, and only there."""
-    env = {
-        "GIT_TERMINAL_PROMPT": "0",  # fail instead of asking for a password
-        "GIT_ASKPASS": "",
-        "SSH_ASKPASS": "",
+    if not token:
+        return {}
+    register_secret(token)
+    basic = base64.b64encode(f"x-access-token:{token}".encode()).decode()
+    register_secret(basic)
+    return {
+        "GIT_CONFIG_COUNT": "1",
+        "GIT_CONFIG_KEY_0": f"http.{_origin(url)}.extraHeader",
+        "GIT_CONFIG_VALUE_0": f"Authorization: Basic {basic}",
     }
-    config: list[tuple[str, str]] = [("credential.helper", "")]
-    if token:
-        register_secret(token)
-        basic = base64.b64encode(f"x-access-token:{token}".encode()).decode()
-        register_secret(basic)
-        config.append((f"http.{_origin(url)}.extraHeader", f"Authorization: Basic {basic}"))
-    env["GIT_CONFIG_COUNT"] = str(len(config))
-    for i, (key, value) in enumerate(config):
-        env[f"GIT_CONFIG_KEY_{i}"] = key
-        env[f"GIT_CONFIG_VALUE_{i}"] = value
-    return env
 
 
 async def run_git(
@@ -64,24 +147,15 @@ async def run_git(
     timeout: float = DEFAULT_TIMEOUT,
     input: str | None = None,
 ) -> str:
-    """Run `git *args`; stdout on success, `GitError` (redacted) otherwise."""
-    child_env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_CONFIG_")}
-    child_env.update(env or {})
+    """Run hardened `git *args`; stdout on success, `GitError` (redacted) otherwise."""
+    child_env = dict(env or {})
     if url is not None:
         child_env.update(auth_env(url, token))
     # A thread running subprocess.run, not the event loop's own spawning: under uvloop that
     # costs ~13 ms per git command and blocks the loop meanwhile.
     try:
-        done = await asyncio.to_thread(
-            subprocess.run,
-            ["git", *args],
-            cwd=str(cwd) if cwd is not None else None,
-            env=child_env,
-            input=input.encode() if input is not None else None,
-            stdin=subprocess.DEVNULL if input is None else None,
-            capture_output=True,
-            timeout=timeout,
-        )
+        done = await asyncio.to_thread(run_git_sync, args, cwd=cwd, env=child_env,
+                                       timeout=timeout, input=input)
     except subprocess.TimeoutExpired:
         raise GitError([redact(a) for a in args], -1, f"timed out after {timeout:.0f}s") from None
     stdout = done.stdout.decode("utf-8", errors="replace")
