@@ -19,9 +19,11 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 
 # git for the mirrors and workspaces, bubblewrap for the agent's sandboxed shell,
-# ripgrep for its Grep tool.
+# ripgrep for its Grep tool; slirp4netns, nftables and iproute2 give `network: true`
+# repositories the internet without the bot's host (SECURITY.md).
 RUN apt-get update \
     && apt-get install -y --no-install-recommends git bubblewrap ripgrep ca-certificates \
+       slirp4netns nftables iproute2 \
     && rm -rf /var/lib/apt/lists/*
 
 RUN useradd --create-home --uid 10001 --user-group --shell /bin/bash backend

@@ -67,7 +67,7 @@ async def test_full_run_ends_with_finish_work(repo):
         tool_use("TodoWrite", todos=todos),
         tool_uses(("Read", {"file_path": "app.py"}), ("Grep", {"pattern": "def add", "output_mode": "content"})),
         tool_uses(("Edit", edit), ("Write", {"file_path": str(repo / "tests/test_subtract.py"), "content": test_file})),
-        tool_use("Bash", command="python -c 'import app; print(app.subtract(5, 2))'", description="check"),
+        tool_use("Bash", command="python3 -c 'import app; print(app.subtract(5, 2))'", description="check"),
         finish("Add subtract", files_modified=["`app.py`: subtract()", "`tests/test_subtract.py`: test"]),
     ]
     with FakeAnthropic(script) as fake:

@@ -1,4 +1,5 @@
 import asyncio
+import contextlib
 import os
 import shutil
 import socket
@@ -30,12 +31,15 @@ async def test_cannot_write_outside_workspace(tmp_path):
     outside = tmp_path / "outside.txt"
     home = os.path.expanduser("~/backend-bot-sandbox-probe")
     result = await Sandbox(workspace).run(
-        f"echo x > {outside}; echo y > {home}; echo z > /tmp/private; ls /tmp", timeout=20
+        f"echo x > {outside}; echo y > {home}; echo z > /tmp/private; echo w > /usr/probe; ls /tmp",
+        timeout=20,
     )
-    assert not outside.exists()
-    assert not os.path.exists(home)
-    assert "Read-only file system" in result.output
+    assert not outside.exists()  # the host's /tmp is not there: the sandbox has its own
+    assert not os.path.exists(home)  # home directories are not mounted at all
+    assert "/usr/probe: Read-only file system" in result.output
+    assert f"{home}: No such file or directory" in result.output
     assert not os.path.exists("/tmp/private")  # /tmp inside is private
+    assert not os.path.exists("/usr/probe")
 
 
 @needs_bwrap
@@ -47,34 +51,40 @@ async def test_git_directory_is_read_only(tmp_path):
 
 
 @needs_bwrap
-async def test_no_network_to_a_listener_outside(tmp_path):
+async def test_no_network_at_all_by_default(tmp_path):
+    with listener("127.0.0.1") as (port, accepted):
+        probe = f"exec 3<>/dev/tcp/127.0.0.1/{port} && echo CONNECTED || echo REFUSED; ip -4 -o addr"
+        result = await Sandbox(tmp_path).run(probe, timeout=20)
+    assert "REFUSED" in result.output and "CONNECTED" not in result.output
+    assert not accepted
+    assert "tap0" not in result.output and "127.0.0.1/8" in result.output  # loopback only
+
+
+@contextlib.contextmanager
+def listener(host: str):
+    """A TCP listener on the host; yields (port, accepted connections)."""
     server = socket.socket()
-    server.bind(("127.0.0.1", 0))
+    server.bind((host, 0))
     server.listen(5)
-    port = server.getsockname()[1]
-    accepted = []
-    server.settimeout(5)
+    server.settimeout(0.2)
+    accepted: list[socket.socket] = []
+    stop = threading.Event()
 
     def accept():
-        try:
-            conn, _ = server.accept()
-            accepted.append(conn)
-        except OSError:
-            pass
+        while not stop.is_set():
+            try:
+                accepted.append(server.accept()[0])
+            except OSError:
+                continue
 
     thread = threading.Thread(target=accept, daemon=True)
     thread.start()
-    probe = f"exec 3<>/dev/tcp/127.0.0.1/{port} && echo CONNECTED || echo REFUSED"
     try:
-        blocked = await Sandbox(tmp_path).run(probe, timeout=20)
-        assert "REFUSED" in blocked.output and "CONNECTED" not in blocked.output
-        assert not accepted
-        # The same probe with network allowed does connect: the test can fail.
-        allowed = await Sandbox(tmp_path).run(probe, timeout=20, network=True)
-        assert "CONNECTED" in allowed.output
+        yield server.getsockname()[1], accepted
     finally:
-        server.close()
+        stop.set()
         thread.join(2)
+        server.close()
         for conn in accepted:
             conn.close()
 

@@ -1,15 +1,24 @@
 """Run shell commands for the agent (and the repository's test command) under bubblewrap.
 
-Inside the sandbox:
+The workspace belongs to the attacker, and so does every command run in it. The sandbox is
+unprivileged whatever user the bot runs as (root included: CI, the bootstrap script, many
+container set-ups):
 
+- a user namespace of its own with every capability dropped, no new privileges (bwrap sets
+  `PR_SET_NO_NEW_PRIVS`), and no further user namespaces inside (`--disable-userns`), so the
+  mounts below cannot be undone: a remount or unmount needs a capability it does not have;
+- only what commands need is mounted, read-only: `/usr` (and the `/bin`, `/lib…` links into
+  it), `/etc` with its secrets masked, `/opt`. Not the host's `/run`, `/var/run`, `/tmp`,
+  `/home`, `/root` or `/sys`, so no host unix socket (a container engine's, a database's) is
+  reachable; `/tmp` and `/dev/shm` are private tmpfs of bounded size, `/dev` and `/proc` private;
 - the workspace is writable, except its `.git` (read-only, so nothing run here can plant a
-  hook that the bot would later execute when it commits);
-- the rest of the file system is read-only (`--ro-bind / /`), `/tmp` is a private tmpfs,
-  `/dev` and `/proc` are minimal and private;
-- what the bot keeps for itself is hidden: its data directory (other repositories' mirrors
-  and workspaces, the job database) is an empty tmpfs but for this job's workspace and its
-  repository's mirror (read-only), and its `.env` and private key file cannot be opened;
-- there is no network (`--unshare-net`) unless the caller asks for it;
+  hook or configuration that host-side git would read); what the bot keeps for itself (its
+  data directory, `.env`, private key) is masked wherever it would otherwise be visible;
+- no network (`--unshare-net`); `network: true` gives a namespace of its own with filtered
+  user-mode networking (`bot.agent.egress`): the internet, never the bot's host;
+- limits on processes, memory, file size, open files and CPU time: rlimits on every process,
+  and where the host allows it a control group per command (`bot.agent.cgroups`) bounding the
+  whole tree, tmpfs included; sandboxed processes are the OOM killer's first choice;
 - the environment is built from an allow-list (PATH, LANG, TERM...), never inherited, so no
   token or key of the bot's process is visible;
 - each command has a time limit; at the limit the whole process tree is killed (the command
@@ -18,14 +27,18 @@ Inside the sandbox:
 
 Where bubblewrap is missing or unusable, `Sandbox.check()` raises `SandboxUnavailable`
 unless the operator allowed an unsandboxed shell (`BOT_ALLOW_UNSANDBOXED_SHELL=true`), in
-which case commands run directly, with the same clean environment, time limit and output cap.
+which case commands run directly, with the same clean environment, time limit, rlimits and
+output cap, and nothing else.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import math
 import os
 import re
+import resource
 import shutil
 import signal
 import subprocess
@@ -34,6 +47,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from bot.agent import cgroups, egress
 from bot.errors import BotError
 from bot.logs import get_logger
 
@@ -46,6 +60,57 @@ DEFAULT_TIMEOUT = 120.0
 ENV_ALLOW_LIST = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TERM", "TZ")
 _SECRET_NAME_RE = re.compile(r"(?i)(token|secret|key|password|passwd|credential|auth)")
 SANDBOX_HOME = "/tmp/home"
+
+# Mounted read-only from the host. The `/bin`, `/lib…` of a merged-/usr system are links.
+SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc", "/opt")
+# Root-owned files a sandbox running as root (in its namespace) could otherwise read.
+ETC_SECRETS = ("/etc/shadow", "/etc/shadow-", "/etc/gshadow", "/etc/gshadow-", "/etc/sudoers",
+               "/etc/sudoers.d", "/etc/ssh", "/etc/ssl/private", "/etc/security/opasswd")
+
+# Runs on the host between the bot and bwrap: joins the command's control groups, makes its
+# processes the OOM killer's first choice, sets the rlimits, then becomes the sandbox.
+# Arguments: the number of cgroup.procs files, those files, the five limits, the command.
+_LIMITS_PRELUDE = r"""
+count=$1; shift
+while [ "$count" -gt 0 ]; do echo $$ > "$1" || exit 125; shift; count=$((count - 1)); done
+echo 1000 > /proc/self/oom_score_adj 2>/dev/null
+ulimit -c 0 && ulimit -n "$1" && ulimit -u "$2" && ulimit -d "$3" && ulimit -f "$4" \
+  && ulimit -t "$5" || exit 125
+shift 5
+exec "$@"
+"""
+
+
+@dataclass(frozen=True)
+class ResourceLimits:
+    """What one sandboxed command may use."""
+
+    processes: int = 512  # processes and threads
+    memory_bytes: int = 4 << 30  # each process; the whole tree where a control group exists
+    file_size_bytes: int = 2 << 30  # the largest file a command may write
+    tmpfs_bytes: int = 1 << 30  # /tmp and /dev/shm, each
+    open_files: int = 4096
+
+    def cpu_seconds(self, timeout: float) -> int:
+        """CPU time of one process: the wall-clock limit on every core, and a margin."""
+        return math.ceil(timeout) * max(1, os.cpu_count() or 1) + 10
+
+    def prelude_args(self, timeout: float) -> list[str]:
+        """The rlimits in `ulimit`'s units, clamped to what this process may set."""
+        wanted = [
+            (resource.RLIMIT_NOFILE, self.open_files, 1),
+            (resource.RLIMIT_NPROC, self.processes, 1),
+            (resource.RLIMIT_DATA, self.memory_bytes, 1024),
+            (resource.RLIMIT_FSIZE, self.file_size_bytes, 1024),
+            (resource.RLIMIT_CPU, self.cpu_seconds(timeout), 1),
+        ]
+        values = []
+        for limit, value, unit in wanted:
+            _, hard = resource.getrlimit(limit)
+            if hard != resource.RLIM_INFINITY:
+                value = min(value, hard)
+            values.append(str(max(1, value // unit)))
+        return values
 
 
 class SandboxUnavailable(BotError):
@@ -117,9 +182,12 @@ def _probe_bwrap(bwrap: str) -> str | None:
     if bwrap in _probe_cache:
         return _probe_cache[bwrap]
     try:
+        # The options every command relies on (--disable-userns needs bubblewrap 0.8).
         proc = subprocess.run(
-            [bwrap, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--unshare-pid",
-             "--unshare-net", "--", "true"],
+            [bwrap, "--unshare-user", "--disable-userns", "--cap-drop", "ALL", "--ro-bind", "/usr",
+             "/usr", "--symlink", "usr/bin", "/bin", "--symlink", "usr/lib", "/lib",
+             "--symlink", "usr/lib64", "/lib64", "--dev", "/dev", "--proc", "/proc",
+             "--unshare-pid", "--unshare-net", "--", "/usr/bin/true"],
             capture_output=True, text=True, timeout=15, env={"PATH": os.defpath},
         )  # fmt: skip
         problem = None if proc.returncode == 0 else (proc.stderr.strip() or f"exit {proc.returncode}")
@@ -143,6 +211,7 @@ class Sandbox:
         bwrap: str | None = None,
         hide: list[Path] | None = None,
         expose: list[Path] | None = None,
+        limits: ResourceLimits = ResourceLimits(),
     ) -> None:
         self.workspace = Path(workspace).resolve()
         # Paths the bot can read but the sandbox must not: the bot's data directory (other
@@ -158,6 +227,7 @@ class Sandbox:
         # like a credential is refused, whatever the caller meant.
         self.extra_env = {k: v for k, v in (env or {}).items() if not _SECRET_NAME_RE.search(k)}
         self.bwrap = bwrap if bwrap is not None else shutil.which("bwrap")
+        self.limits = limits
         self._checked: bool | None = None  # True: sandboxed, False: unsandboxed allowed
 
     @classmethod
@@ -180,6 +250,7 @@ class Sandbox:
             return self._checked
         problem = "bubblewrap (bwrap) is not installed" if not self.bwrap else _probe_bwrap(self.bwrap)
         if problem is None:
+            cgroups.Cgroups.detect()
             self._checked = True
         elif self.allow_unsandboxed:
             log.warning(
@@ -190,7 +261,7 @@ class Sandbox:
             self._checked = False
         else:
             raise SandboxUnavailable(
-                f"Cannot sandbox the agent's shell: {problem}. Install bubblewrap "
+                f"Cannot sandbox the agent's shell: {problem}. Install bubblewrap 0.8 or newer "
                 "(e.g. `apt-get install bubblewrap`) and make sure unprivileged user namespaces "
                 "are enabled, or set BOT_ALLOW_UNSANDBOXED_SHELL=true to run commands without "
                 "a sandbox (only on a machine and repositories you trust)."
@@ -213,16 +284,36 @@ class Sandbox:
         env.update(self.extra_env)
         return env
 
-    def _bwrap_argv(self, command: str, network: bool) -> tuple[list[str], dict[str, str]]:
+    def _bwrap_argv(self, command: str, *, resolv_conf_fd: int | None) -> list[str]:
+        """bwrap's arguments; with `resolv_conf_fd` the command joins a prepared network
+        namespace (`network: true`) instead of getting an empty one."""
         ws = str(self.workspace)
-        argv = [
-            self.bwrap, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc",
-            "--tmpfs", "/tmp", "--dir", SANDBOX_HOME,
-        ]  # fmt: skip
-        # Later mounts win: hidden directories first (the workspace may sit in one), then what
-        # is exposed again, the workspace, and last the hidden files (which may sit in it;
-        # they then cannot be opened at all).
-        argv += [arg for path in self.hide if path.is_dir() for arg in ("--tmpfs", str(path))]
+        argv = [self.bwrap, "--unshare-user", "--disable-userns", "--cap-drop", "ALL",
+                "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
+                "--die-with-parent", "--new-session"]  # fmt: skip
+        if resolv_conf_fd is None:
+            argv.append("--unshare-net")
+        bound = []
+        for path in SYSTEM_DIRS:
+            if os.path.islink(path):
+                argv += ["--symlink", os.readlink(path), path]
+            elif os.path.isdir(path):
+                argv += ["--ro-bind", path, path]
+                bound.append(Path(path))
+        for secret in ETC_SECRETS:
+            argv += _mask(Path(secret))
+        argv += ["--dev", "/dev", "--proc", "/proc",
+                 "--size", str(self.limits.tmpfs_bytes), "--tmpfs", "/tmp",
+                 "--size", str(self.limits.tmpfs_bytes), "--tmpfs", "/dev/shm",
+                 "--dir", SANDBOX_HOME, "--symlink", "/tmp", "/var/tmp"]  # fmt: skip
+        if resolv_conf_fd is not None:
+            # Where /etc/resolv.conf leads, so a link to /run/systemd/... is covered too.
+            argv += ["--ro-bind-data", str(resolv_conf_fd), str(Path("/etc/resolv.conf").resolve())]
+        # Later mounts win: what the bot keeps for itself is masked where a system directory
+        # would show it (the workspace may sit in it), then what is exposed again, the
+        # workspace, its read-only .git, and last the hidden files (which may sit in it).
+        hidden_dirs = [p for p in self.hide if p.is_dir() and _under_any(p, bound)]
+        argv += [arg for path in hidden_dirs for arg in ("--tmpfs", str(path))]
         for path in self.expose:
             argv += ["--ro-bind", str(path), str(path)]
         argv += ["--bind", ws, ws]
@@ -232,15 +323,15 @@ class Sandbox:
         for path in self.hide:
             if path.is_file():
                 argv += ["--ro-bind", "/dev/null", str(path)]
-        argv += ["--unshare-pid", "--unshare-ipc", "--unshare-uts", "--die-with-parent",
-                 "--new-session", "--chdir", ws, "--clearenv"]  # fmt: skip
-        if not network:
-            argv.append("--unshare-net")
+        argv += ["--chdir", ws, "--clearenv"]
         for name, value in self.environment(SANDBOX_HOME).items():
             argv += ["--setenv", name, value]
-        argv += ["--", "/bin/bash", "-c", command]
-        # bwrap itself gets a minimal environment too.
-        return argv, {"PATH": os.environ.get("PATH", os.defpath)}
+        return [*argv, "--", "/bin/bash", "-c", command]
+
+    def _limited(self, argv: list[str], timeout: float, group: cgroups.CommandGroup | None) -> list[str]:
+        procs = group.procs_files if group else []
+        return ["/bin/bash", "-c", _LIMITS_PRELUDE, "backend-bot-limits", str(len(procs)), *procs,
+                *self.limits.prelude_args(timeout), *argv]
 
     async def run(
         self, command: str, timeout: float = DEFAULT_TIMEOUT, network: bool | None = None
@@ -248,12 +339,40 @@ class Sandbox:
         """Run `command` with bash in the workspace; never raises for the command's failures."""
         sandboxed = self.check()
         network = self.network if network is None else network
-        home_dir = None
-        if sandboxed:
-            argv, env = self._bwrap_argv(command, network)
-        else:
+        if not sandboxed:
             home_dir = tempfile.mkdtemp(prefix="backend-bot-home-")
-            argv, env = ["/bin/bash", "-c", command], self.environment(home_dir)
+            try:
+                argv = self._limited(["/bin/bash", "-c", command], timeout, None)
+                return await self._execute(argv, self.environment(home_dir), timeout)
+            finally:
+                shutil.rmtree(home_dir, ignore_errors=True)
+        # bwrap itself gets a minimal environment too.
+        env = {"PATH": os.environ.get("PATH", os.defpath)}
+        group = cgroups.command_group(processes=self.limits.processes,
+                                      memory_bytes=self.limits.memory_bytes)
+        try:
+            if not network:
+                argv = self._limited(self._bwrap_argv(command, resolv_conf_fd=None), timeout, group)
+                return await self._execute(argv, env, timeout)
+            try:
+                async with egress.filtered_namespace() as enter:
+                    with _data_fd(egress.RESOLV_CONF) as resolv_fd:
+                        bwrap = self._bwrap_argv(command, resolv_conf_fd=resolv_fd)
+                        argv = self._limited([*enter, *bwrap], timeout, group)
+                        return await self._execute(argv, env, timeout, pass_fds=(resolv_fd,))
+            except egress.EgressUnavailable as error:
+                log.warning("network for a sandboxed command is unavailable: %s", error)
+                return CommandResult(
+                    exit_code=-1, timed_out=False, duration=0.0,
+                    output=f"[not run: the network this repository's config asks for "
+                           f"(`network: true`) could not be set up: {error}. The bot's "
+                           f"operator needs {', '.join(egress.TOOLS)} on its host.]")
+        finally:
+            if group is not None:
+                await asyncio.to_thread(group.close)
+
+    async def _execute(self, argv: list[str], env: dict[str, str], timeout: float, *,
+                       pass_fds: tuple[int, ...] = ()) -> CommandResult:
         started = time.monotonic()
         buffer = _CappedBuffer(self.output_limit)
         proc = await asyncio.create_subprocess_exec(
@@ -264,6 +383,7 @@ class Sandbox:
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,
             start_new_session=True,
+            pass_fds=pass_fds,
         )
 
         async def pump() -> None:
@@ -289,8 +409,6 @@ class Sandbox:
             await asyncio.wait_for(reader, 2.0)
         except TimeoutError:
             pass
-        if home_dir:
-            shutil.rmtree(home_dir, ignore_errors=True)
         output = buffer.text()
         if timed_out:
             output += f"\n[killed: the command ran longer than {timeout:g} seconds]"
@@ -300,6 +418,29 @@ class Sandbox:
             timed_out=timed_out,
             duration=time.monotonic() - started,
         )
+
+
+def _mask(path: Path) -> list[str]:
+    """bwrap arguments that make an existing host path empty inside the sandbox."""
+    if path.is_symlink() or not path.exists():
+        return []
+    return ["--tmpfs", str(path)] if path.is_dir() else ["--ro-bind", "/dev/null", str(path)]
+
+
+def _under_any(path: Path, roots: list[Path]) -> bool:
+    return any(path == root or path.is_relative_to(root) for root in roots)
+
+
+@contextlib.contextmanager
+def _data_fd(text: str):
+    """A file descriptor to read `text` from (a sealed-off memory file), for bwrap's --*-data."""
+    fd = os.memfd_create("backend-bot-data", 0)
+    try:
+        os.write(fd, text.encode())
+        os.lseek(fd, 0, os.SEEK_SET)
+        yield fd
+    finally:
+        os.close(fd)
 
 
 def _kill_tree(pid: int) -> None:
