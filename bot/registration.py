@@ -477,7 +477,7 @@ h2 { font-size: 17px; margin: 28px 0 8px; }
 .lead { color: #59636e; margin: 0 0 20px; }
 ol { padding-left: 22px; margin: 8px 0; } li { margin: 4px 0; }
 code { font: 13.5px ui-monospace, SFMono-Regular, Menlo, Consolas, monospace;
-  background: #eff2f5; padding: 2px 6px; border-radius: 6px; }
+  background: #eff2f5; padding: 2px 6px; border-radius: 6px; overflow-wrap: anywhere; }
 table { border-collapse: collapse; width: 100%; margin: 4px 0; }
 th, td { text-align: left; padding: 7px 10px; border-bottom: 1px solid #e6eaef; vertical-align: top; }
 th { width: 24%; color: #59636e; font-weight: 600; }
@@ -495,6 +495,13 @@ input[type=text] { display: block; margin-top: 4px; padding: 6px 10px; font-fami
 .warn { background: #fff8c5; border: 1px solid #eed888; border-radius: 8px; padding: 12px 16px; margin: 16px 0; }
 .go { margin: 24px 0 4px; }
 footer { color: #59636e; font-size: 13px; margin-top: 16px; text-align: center; }
+@media (max-width: 600px) {
+  main { margin: 16px auto; padding: 0 10px; }
+  .card { padding: 20px 18px; }
+  th, td { display: block; width: auto; padding: 2px 0; }
+  th { border-bottom: 0; padding-top: 10px; }
+  td code { white-space: normal; }
+}
 """
 
 _PAGE = """<!doctype html>
