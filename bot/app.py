@@ -58,7 +58,8 @@ def build_engine(settings: Settings, *, run_workers: bool = True,
 
 
 def build_app(settings: Settings, *, run_workers: bool = True,
-              github: GitHubApp | None = None) -> Starlette:
+              github: GitHubApp | None = None, setup_token: str | None = None) -> Starlette:
+    """The web app; `setup_token` unlocks the registration page of a bot without credentials."""
     engine = build_engine(settings, run_workers=run_workers, github=github)
 
     async def learn_app_slug(app: Starlette) -> None:
@@ -82,5 +83,6 @@ def build_app(settings: Settings, *, run_workers: bool = True,
 
         app.state.learn_slug = asyncio.create_task(learn())
 
-    return create_app(settings, engine=engine, extra_routes=registration_routes(settings),
+    return create_app(settings, engine=engine,
+                      extra_routes=registration_routes(settings, setup_token=setup_token),
                       on_startup=[learn_app_slug])

@@ -18,14 +18,23 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
     from bot.app import build_app
+    from bot.registration import SETUP_NOTICE, new_setup_token, setup_url
 
-    app = build_app(settings, run_workers=not args.no_workers)
+    host = args.host or settings.host
+    port = args.port or settings.port
+    setup_token = new_setup_token() if settings.missing_credentials() else None
+    app = build_app(settings, run_workers=not args.no_workers, setup_token=setup_token)
+    if setup_token:
+        # Printed, not logged: a notice for the operator, so no logging handler, JSON line or
+        # redaction rule ever holds the token.
+        print(SETUP_NOTICE.format(url=setup_url(settings, host, port, setup_token)),
+              file=sys.stderr)
     uvicorn.run(
         app,
-        host=args.host or settings.host,
-        port=args.port or settings.port,
+        host=host,
+        port=port,
         log_config=None,
-        access_log=False,
+        access_log=False,  # which also keeps the registration page's `?token=` out of the log
         timeout_graceful_shutdown=10,
     )
     return 0

@@ -1,13 +1,18 @@
 """Registering the GitHub App from `app.yml` through GitHub's manifest flow.
 
-    GET /                 no credentials: a page whose button POSTs the manifest to GitHub
+    GET /?token=…         no credentials: a page whose button POSTs the manifest to GitHub
+    GET /                 no credentials, no token: how to get the link, or register by hand
                           credentials set: "backend-bot is running", the App id, install link
     GET /setup/callback   GitHub sends the browser back with ?code&state; the code is
                           exchanged for the App's credentials, which go to `.env` (mode 600)
 
-The `state` is a random value this process handed out (single use, one hour). The page after
-the exchange links to the App's installation page and never shows a secret; the process keeps
-running with its old settings until it is restarted (or `on_registered` reloads them).
+Whoever finishes the manifest flow chooses the App whose private key and webhook secret the
+bot adopts, so the flow is locked behind a setup token: random, made by `serve` at start-up
+and printed on its terminal only, kept in the process (a restart makes a new one), spent by a
+successful registration. The `state` is a random value handed out only on the unlocked page
+(single use, one hour), so the callback is as locked as the page. The page after the exchange
+links to the App's installation page and never shows a secret; the process keeps running with
+its old settings until it is restarted (or `on_registered` reloads them).
 """
 
 from __future__ import annotations
@@ -40,6 +45,14 @@ log = get_logger(__name__)
 CALLBACK_PATH = "/setup/callback"
 STATE_TTL_SECONDS = 3600
 APP_INFO_FILE = "github-app.json"
+SETUP_TOKEN_BYTES = 32  # 256 random bits
+
+# Printed by `serve` at start-up while the App is not configured.
+SETUP_NOTICE = (
+    "backend-bot has no GitHub App yet. To register one, open this one-time link in a browser "
+    "(valid until the bot restarts; keep it private, whoever opens it chooses the bot's App):\n"
+    "  {url}"
+)
 
 # Written to `.env` from GitHub's answer: variable name -> key in the conversion's JSON.
 ENV_KEYS: dict[str, str] = {
@@ -207,6 +220,41 @@ class _States:
         return expires is not None and expires > time.monotonic()
 
 
+def new_setup_token() -> str:
+    """A fresh one-time token for the registration page."""
+    return secrets.token_urlsafe(SETUP_TOKEN_BYTES)
+
+
+def setup_url(settings: Settings, host: str, port: int, token: str) -> str:
+    """The registration page's address with its token, as the operator can open it."""
+    if settings.public_url:
+        base = settings.public_url.rstrip("/")
+    else:
+        # A wildcard address is where the server listens, not one a browser can open.
+        if host in ("0.0.0.0", "::", ""):
+            host = "localhost"
+        elif ":" in host:
+            host = f"[{host}]"
+        base = f"http://{host}:{port}"
+    return f"{base}/?{urlencode({'token': token})}"
+
+
+class _SetupToken:
+    """The token that unlocks the registration page, until a registration spends it."""
+
+    def __init__(self, value: str | None) -> None:
+        self._value = value
+
+    def admits(self, candidate: str | None) -> bool:
+        if not self._value or not candidate:
+            return False
+        # Bytes, because compare_digest refuses non-ASCII str and a query can hold anything.
+        return secrets.compare_digest(candidate.encode(), self._value.encode())
+
+    def spend(self) -> None:
+        self._value = None
+
+
 async def exchange_code(
     settings: Settings, code: str, *, transport: httpx.AsyncBaseTransport | None = None
 ) -> dict[str, Any]:
@@ -245,15 +293,19 @@ def registration_routes(
     manifest_path: Path | None = None,
     transport: httpx.AsyncBaseTransport | None = None,
     on_registered: OnRegistered | None = None,
+    setup_token: str | None = None,
 ) -> list[Route]:
     """The routes of the manifest flow: `GET /` and `GET /setup/callback`.
 
     `env_path` is the dotenv file to write (default `.env` in the working directory, the one
     Settings reads); `transport` replaces httpx's network transport in tests; `on_registered`
-    is called with GitHub's answer (credentials included) after `.env` is written.
+    is called with GitHub's answer (credentials included) after `.env` is written;
+    `setup_token` unlocks the registration page (without one, the page only explains how to
+    register by hand).
     """
     env_file = Path(env_path) if env_path is not None else Path(".env")
     states = _States()
+    token = _SetupToken(setup_token)
     registered: dict[str, Any] = {}
 
     def base_url(request: Request) -> str:
@@ -269,6 +321,16 @@ def registration_routes(
             )
         if registered:
             return _page("GitHub App created", _created_body(registered, env_file))
+        given = request.query_params.get("token")
+        if not token.admits(given):
+            # 403 where Probot's setup page answers 200: people read the page in a browser all
+            # the same, while an uptime check or a script probing `/` learns that registration
+            # was refused here, not offered.
+            return _page(
+                "backend-bot is not configured",
+                _locked_body(settings, wrong_token=bool(given)),
+                status_code=403,
+            )
 
         org = (request.query_params.get("org") or "").strip()
         name = (request.query_params.get("name") or "").strip()
@@ -298,8 +360,8 @@ def registration_routes(
         else:
             action = f"{settings.github_web_url}/settings/apps/new"
         action += "?" + urlencode({"state": state})
-        body = _register_body(settings, manifest, action, org, name, problems)
-        return _page("Register backend-bot", body, headers={"Cache-Control": "no-store"})
+        body = _register_body(settings, manifest, action, org, name, problems, given)
+        return _page("Register backend-bot", body, headers=_TOKEN_PAGE_HEADERS)
 
     async def callback(request: Request) -> HTMLResponse:
         if registered or not settings.missing_credentials():
@@ -348,6 +410,7 @@ def registration_routes(
                 "GitHub, fix the file's permissions and start again.</p>",
                 status_code=500,
             )
+        token.spend()
         info = _public_info(app, settings)
         registered.update(info)
         _write_app_info(settings, info)
@@ -414,7 +477,7 @@ h2 { font-size: 17px; margin: 28px 0 8px; }
 .lead { color: #59636e; margin: 0 0 20px; }
 ol { padding-left: 22px; margin: 8px 0; } li { margin: 4px 0; }
 code { font: 13.5px ui-monospace, SFMono-Regular, Menlo, Consolas, monospace;
-  background: #eff2f5; padding: 2px 6px; border-radius: 6px; }
+  background: #eff2f5; padding: 2px 6px; border-radius: 6px; overflow-wrap: anywhere; }
 table { border-collapse: collapse; width: 100%; margin: 4px 0; }
 th, td { text-align: left; padding: 7px 10px; border-bottom: 1px solid #e6eaef; vertical-align: top; }
 th { width: 24%; color: #59636e; font-weight: 600; }
@@ -432,6 +495,13 @@ input[type=text] { display: block; margin-top: 4px; padding: 6px 10px; font-fami
 .warn { background: #fff8c5; border: 1px solid #eed888; border-radius: 8px; padding: 12px 16px; margin: 16px 0; }
 .go { margin: 24px 0 4px; }
 footer { color: #59636e; font-size: 13px; margin-top: 16px; text-align: center; }
+@media (max-width: 600px) {
+  main { margin: 16px auto; padding: 0 10px; }
+  .card { padding: 20px 18px; }
+  th, td { display: block; width: auto; padding: 2px 0; }
+  th { border-bottom: 0; padding-top: 10px; }
+  td code { white-space: normal; }
+}
 """
 
 _PAGE = """<!doctype html>
@@ -456,6 +526,11 @@ _PAGE = """<!doctype html>
 """
 
 
+# A page holding the setup token: no copy in any cache, and (with the page's own meta tag, for
+# older browsers) no Referer carrying the address to GitHub when the form is posted there.
+_TOKEN_PAGE_HEADERS = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
+
+
 def _page(
     title: str, body: str, *, status_code: int = 200, headers: dict[str, str] | None = None
 ) -> HTMLResponse:
@@ -468,6 +543,41 @@ def _is_local(url: str) -> bool:
     return host in _LOCAL_HOSTS or host.endswith(".localhost")
 
 
+def _missing(settings: Settings) -> str:
+    return ", ".join(f"<code>{html.escape(m)}</code>" for m in settings.missing_credentials())
+
+
+def _locked_body(settings: Settings, *, wrong_token: bool) -> str:
+    e = html.escape
+    base = settings.public_url.rstrip("/") if settings.public_url else "https://<the bot>"
+    hook_url = base + "/" + settings.webhook_path.lstrip("/")
+    parts = [f'<p class="lead">This bot has no GitHub App yet (missing {_missing(settings)}).</p>']
+    if wrong_token:
+        parts.append(
+            '<div class="warn">The token in this address is not valid: it was used for a '
+            "registration already, or the bot has restarted since it printed it (each start "
+            "prints a new one).</div>"
+        )
+    parts.append(
+        "<h2>Register the App from app.yml</h2>"
+        "<p>Open the one-time registration link that <code>backend-bot serve</code> printed on "
+        "its terminal when it started (in a container: <code>docker logs</code>). The link "
+        "carries a token because the App created through this page becomes the bot's own: its "
+        "private key and webhook secret are saved to the bot's settings, so only whoever runs "
+        "the bot may choose it.</p>"
+        "<h2>Or register by hand</h2>"
+        "<ol>"
+        "<li>Create a GitHub App with the events and permissions of <code>app.yml</code>, "
+        f"webhook URL <code>{e(hook_url)}</code>.</li>"
+        "<li>Set <code>APP_ID</code>, <code>PRIVATE_KEY</code> (or <code>PRIVATE_KEY_PATH</code>) "
+        "and <code>WEBHOOK_SECRET</code> from the App, and <code>ANTHROPIC_API_KEY</code> for "
+        "the model, in the environment or <code>.env</code>.</li>"
+        "<li>Install the App on the repositories it should work on, and restart the bot.</li>"
+        "</ol>"
+    )
+    return "\n".join(parts)
+
+
 def _register_body(
     settings: Settings,
     manifest: dict[str, Any],
@@ -475,6 +585,7 @@ def _register_body(
     org: str,
     name: str,
     problems: list[str],
+    token: str,
 ) -> str:
     e = html.escape
     hook_url = manifest["hook_attributes"]["url"]
@@ -484,9 +595,8 @@ def _register_body(
         for k, v in (manifest.get("default_permissions") or {}).items()
     )
     owner = f"the organization <b>{e(org)}</b>" if org else "your personal account"
-    missing = ", ".join(f"<code>{e(m)}</code>" for m in settings.missing_credentials())
     parts = [
-        f'<p class="lead">This bot has no GitHub App yet (missing {missing}). '
+        f'<p class="lead">This bot has no GitHub App yet (missing {_missing(settings)}). '
         "Create one from <code>app.yml</code> in two clicks.</p>",
     ]
     for problem in problems:
@@ -503,7 +613,9 @@ def _register_body(
         "<li>Press the button: GitHub shows the new App with the settings below. Confirm it there.</li>"
         "<li>GitHub sends you back here; the bot saves the App's credentials to "
         "<code>.env</code>.</li>"
-        "<li>Install the App on the repositories it should work on, and restart the bot.</li>"
+        "<li>Set <code>ANTHROPIC_API_KEY</code> (the model's key) in <code>.env</code> or the "
+        "environment, install the App on the repositories it should work on, and restart the "
+        "bot.</li>"
         "</ol>"
     )
     parts.append(
@@ -523,6 +635,7 @@ def _register_body(
     )
     parts.append(
         '<h2>Options</h2><form class="options" method="get" action="/">'
+        f'<input type="hidden" name="token" value="{e(token)}">'
         f'<div><label for="name">App name (unique on GitHub)</label>'
         f'<input type="text" id="name" name="name" maxlength="{_APP_NAME_MAX}" '
         f'placeholder="{e(str(manifest.get("name", "")))}" value="{e(name)}"></div>'

@@ -26,6 +26,7 @@ NO_CREDENTIALS = dict(
     ghe_host=None,
 )
 CONVERSIONS = r"/app-manifests/[^/]+/conversions"
+TOKEN = "the-setup-token-serve-printed"
 
 
 @pytest.fixture
@@ -64,11 +65,17 @@ def make_client(tmp_path, sim: GitHubSimulator, **overrides):
         manifest_path=APP_YML,
         transport=transport,
         on_registered=registered.append,
+        setup_token=TOKEN,
     )
     client = TestClient(Starlette(routes=routes))
     client.registered = registered  # type: ignore[attr-defined]
     client.sent = transport.sent  # type: ignore[attr-defined]
     return client
+
+
+def open_page(client: TestClient, headers: dict | None = None, **params: str) -> httpx.Response:
+    """`GET /` as the operator opens it: with the setup token `serve` printed."""
+    return client.get("/", params={"token": TOKEN, **params}, headers=headers)
 
 
 def form_of(page: str) -> tuple[str, dict]:
@@ -87,7 +94,7 @@ def state_of(action: str) -> str:
 
 def test_page_has_a_form_posting_the_manifest_from_app_yml(tmp_path, sim):
     client = make_client(tmp_path, sim)
-    response = client.get("/")
+    response = open_page(client)
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/html")
     action, manifest = form_of(response.text)
@@ -108,21 +115,21 @@ def test_page_has_a_form_posting_the_manifest_from_app_yml(tmp_path, sim):
 
 def test_each_visit_gets_its_own_state(tmp_path, sim):
     client = make_client(tmp_path, sim)
-    first, _ = form_of(client.get("/").text)
-    second, _ = form_of(client.get("/").text)
+    first, _ = form_of(open_page(client).text)
+    second, _ = form_of(open_page(client).text)
     assert state_of(first) != state_of(second)
 
 
 def test_org_and_name_options(tmp_path, sim):
     client = make_client(tmp_path, sim)
-    action, manifest = form_of(client.get("/", params={"org": "acme-inc", "name": "acme-backend"}).text)
+    action, manifest = form_of(open_page(client, org="acme-inc", name="acme-backend").text)
     assert action.startswith("https://github.com/organizations/acme-inc/settings/apps/new?state=")
     assert manifest["name"] == "acme-backend"
 
 
 def test_a_bad_org_name_is_refused_in_words_not_put_in_the_url(tmp_path, sim):
     client = make_client(tmp_path, sim)
-    response = client.get("/", params={"org": "../evil?x=1"})
+    response = open_page(client, org="../evil?x=1")
     action, _ = form_of(response.text)
     assert action.startswith("https://github.com/settings/apps/new?state=")
     assert "is not a GitHub organization name" in response.text
@@ -132,7 +139,7 @@ def test_public_url_and_webhook_path_shape_the_webhook_url(tmp_path, sim):
     client = make_client(
         tmp_path, sim, public_url="https://bot.example.com/", webhook_path="/hooks"
     )
-    response = client.get("/")
+    response = open_page(client)
     _, manifest = form_of(response.text)
     assert manifest["hook_attributes"]["url"] == "https://bot.example.com/hooks"
     assert manifest["redirect_url"] == "https://bot.example.com/setup/callback"
@@ -141,7 +148,7 @@ def test_public_url_and_webhook_path_shape_the_webhook_url(tmp_path, sim):
 
 def test_a_local_address_gets_a_warning(tmp_path, sim):
     client = make_client(tmp_path, sim)
-    response = client.get("/", headers={"host": "127.0.0.1:3000"})
+    response = open_page(client, headers={"host": "127.0.0.1:3000"})
     _, manifest = form_of(response.text)
     assert manifest["hook_attributes"]["url"] == "http://127.0.0.1:3000/api/github/webhooks"
     assert "GitHub cannot reach this address" in response.text
@@ -152,7 +159,7 @@ def test_github_enterprise_addresses(tmp_path):
     sim = GitHubSimulator(tmp_path / "ghe", web_url="https://ghe.example.com")
     sim.add_manifest_code("good-code", slug="my-backend-bot")
     client = make_client(tmp_path, sim, ghe_host="ghe.example.com")
-    action, _ = form_of(client.get("/").text)
+    action, _ = form_of(open_page(client).text)
     assert action.startswith("https://ghe.example.com/settings/apps/new?state=")
     response = client.get("/setup/callback", params={"code": "good-code", "state": state_of(action)})
     assert response.status_code == 200
@@ -168,7 +175,7 @@ def test_github_enterprise_addresses(tmp_path):
 @pytest.mark.parametrize("state", [None, "", "made-up-state"])
 def test_callback_with_a_bad_state_is_refused(tmp_path, sim, state):
     client = make_client(tmp_path, sim)
-    client.get("/")  # a real state exists, but is not the one sent
+    open_page(client)  # a real state exists, but is not the one sent
     params = {"code": "good-code"} | ({"state": state} if state is not None else {})
     response = client.get("/setup/callback", params=params)
     assert response.status_code == 400
@@ -185,7 +192,7 @@ def test_callback_writes_env_and_links_to_the_installation(tmp_path, sim):
         'PRIVATE_KEY="-----BEGIN OLD-----\nold\n-----END OLD-----"\nLOG_LEVEL=debug\n'
     )
     env.chmod(0o644)
-    action, _ = form_of(client.get("/").text)
+    action, _ = form_of(open_page(client).text)
 
     response = client.get("/setup/callback", params={"code": "good-code", "state": state_of(action)})
 
@@ -204,7 +211,9 @@ def test_callback_writes_env_and_links_to_the_installation(tmp_path, sim):
     assert stat.S_IMODE(env.stat().st_mode) == 0o600
     text = env.read_text()
     assert "# mine\nANTHROPIC_API_KEY=sk-ant-keep-me\n" in text and "LOG_LEVEL=debug" in text
-    assert "OLD" not in text and "APP_ID=1\n" not in text
+    # the old key's armour lines: "OLD" alone turns up in a fresh base64 key about once in 100 runs
+    assert "BEGIN OLD" not in text and "END OLD" not in text and "\nold\n" not in text
+    assert "APP_ID=1\n" not in text
     assert text.count("APP_ID=") == 1 and text.count("PRIVATE_KEY=") == 1
     assert f"GITHUB_CLIENT_ID={app.client_id}\n" in text
     assert "GITHUB_CLIENT_SECRET=" in text
@@ -229,7 +238,7 @@ def test_callback_writes_env_and_links_to_the_installation(tmp_path, sim):
 
 def test_a_state_is_spent_even_when_github_refuses_the_code(tmp_path, sim):
     client = make_client(tmp_path, sim)
-    state = state_of(form_of(client.get("/").text)[0])
+    state = state_of(form_of(open_page(client).text)[0])
 
     refused = client.get("/setup/callback", params={"code": "stale-code", "state": state})
     assert refused.status_code == 502
@@ -243,7 +252,7 @@ def test_a_state_is_spent_even_when_github_refuses_the_code(tmp_path, sim):
 
 def test_callback_without_a_code(tmp_path, sim):
     client = make_client(tmp_path, sim)
-    state = state_of(form_of(client.get("/").text)[0])
+    state = state_of(form_of(open_page(client).text)[0])
     response = client.get("/setup/callback", params={"state": state})
     assert response.status_code == 400
     assert sim.requests_to("POST", CONVERSIONS) == []
@@ -252,7 +261,7 @@ def test_callback_without_a_code(tmp_path, sim):
 def test_github_unreachable_is_a_page_not_a_crash(tmp_path, sim):
     sim.drop_next(path="/app-manifests/")
     client = make_client(tmp_path, sim)
-    state = state_of(form_of(client.get("/").text)[0])
+    state = state_of(form_of(open_page(client).text)[0])
     response = client.get("/setup/callback", params={"code": "good-code", "state": state})
     assert response.status_code == 502
     assert "Could not reach GitHub" in response.text
@@ -279,7 +288,7 @@ def test_with_credentials_the_page_says_running_with_the_app_id(tmp_path, sim):
 
 def test_running_page_links_to_the_install_page_recorded_at_registration(tmp_path, sim):
     client = make_client(tmp_path, sim)
-    state = state_of(form_of(client.get("/").text)[0])
+    state = state_of(form_of(open_page(client).text)[0])
     client.get("/setup/callback", params={"code": "good-code", "state": state})
     recorded = json.loads((tmp_path / "data" / "github-app.json").read_text())
     assert recorded["id"] == new_app(sim).id and "pem" not in recorded and "webhook_secret" not in recorded
@@ -336,7 +345,8 @@ def test_write_env_rewrites_in_place_when_its_folder_is_read_only(tmp_path, monk
 
 def test_a_missing_app_yml_is_a_plain_503_page(tmp_path, sim):
     settings = load_settings(_env_file=None, data_dir=tmp_path / "data", **NO_CREDENTIALS)
-    routes = registration_routes(settings, env_path=tmp_path / ".env", manifest_path=tmp_path / "app.yml")
-    response = TestClient(Starlette(routes=routes)).get("/")
+    routes = registration_routes(settings, env_path=tmp_path / ".env", manifest_path=tmp_path / "app.yml",
+                                 setup_token=TOKEN)
+    response = open_page(TestClient(Starlette(routes=routes)))
     assert response.status_code == 503
     assert "app.yml" in response.text and "APP_ID" in response.text

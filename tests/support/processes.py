@@ -40,12 +40,14 @@ class BotProcess:
     """A real server process; `restart()` keeps its data dir, so it resumes its own jobs."""
 
     def __init__(self, env: dict[str, str], log_path: Path,
-                 module: str = "tests.support.server_main", args: list[str] | None = None) -> None:
+                 module: str = "tests.support.server_main", args: list[str] | None = None,
+                 cwd: Path = ROOT) -> None:
         self.port = free_port()
         self.env = {**os.environ, **env, "PORT": str(self.port), "HOST": "127.0.0.1"}
         self.log_path = log_path
         self.module = module
         self.args = args or []
+        self.cwd = cwd
         self.process: subprocess.Popen | None = None
 
     @property
@@ -53,12 +55,16 @@ class BotProcess:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> dict:
+        return wait_healthy(self.url, self.launch())
+
+    def launch(self) -> subprocess.Popen:
+        """Start the process without waiting for it to answer."""
         log = open(self.log_path, "a")
         self.process = subprocess.Popen(
             [sys.executable, "-m", self.module, *self.args],
-            cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+            cwd=self.cwd, env=self.env, stdout=log, stderr=subprocess.STDOUT,
         )
-        return wait_healthy(self.url, self.process)
+        return self.process
 
     def kill(self) -> None:
         """kill -9: no shutdown hooks, no flushing, exactly like a crash."""
