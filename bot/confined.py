@@ -158,10 +158,10 @@ def is_regular_file(root: Path, relative: str | os.PathLike[str]) -> bool:
     return stat.S_ISREG(info.st_mode)
 
 
-def walk(root: Path, *, limit: int | None = 100_000,
+def walk(root: Path, *, limit: int = 100_000,
          skip: frozenset[str] = frozenset({".git"})) -> Iterator[tuple[str, os.DirEntry]]:
     """(relative path, entry) of everything under `root`, links not followed, at most `limit`
-    entries (None: all); directories named in `skip` at any depth are not entered."""
+    entries; directories named in `skip` at any depth are not entered."""
     seen = 0
     stack = [""]
     while stack:
@@ -170,7 +170,7 @@ def walk(root: Path, *, limit: int | None = 100_000,
             with os.scandir(Path(root) / relative_dir) as entries:
                 for entry in entries:
                     seen += 1
-                    if limit is not None and seen > limit:
+                    if seen > limit:
                         return
                     relative = f"{relative_dir}/{entry.name}" if relative_dir else entry.name
                     yield relative, entry
