@@ -67,7 +67,7 @@ class Cluster(BaseCluster):
         return asyncio.run(go())
 
     def count(self, where: str) -> int:
-        return self.store._execute(f"SELECT COUNT(*) FROM bot_jobs WHERE {where}")[0][0]
+        return self.store.database.execute(f"SELECT COUNT(*) FROM bot_jobs WHERE {where}")[0][0]
 
     def wait(self, where: str, n: int, timeout: float) -> bool:
         deadline = time.monotonic() + timeout
@@ -78,7 +78,7 @@ class Cluster(BaseCluster):
         return False
 
     def span(self) -> tuple[float, float]:
-        return self.store._execute(
+        return self.store.database.execute(
             "SELECT MIN(started_at), MAX(finished_at) FROM bot_jobs WHERE state = 'succeeded'")[0]
 
 

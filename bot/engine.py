@@ -124,12 +124,13 @@ class Engine:
     ) -> None:
         self.settings = settings
         self.store = store
+        self.database = store.database
         self.run_workers = run_workers
         self.retry_interval = retry_interval
         self.polling_interval = polling_interval
         self.kinds: dict[str, JobFunction] = {}
         self.services: dict[str, Any] = {}
-        self.guard = key_guard_for(self.store.database_url, self.store.postgres)
+        self.guard = key_guard_for(self.database)
         self._wake: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._tasks: list[asyncio.Task] = []
@@ -167,7 +168,7 @@ class Engine:
         executor_id = self.settings.executor_id()
         heartbeats = Heartbeats(
             self.store, executor_id, "worker" if self.run_workers else "web",
-            take_over=self.run_workers and self.store.postgres,
+            take_over=self.run_workers and self.database.postgres,
         )
         await asyncio.to_thread(heartbeats.claim)
         _active = self
@@ -186,7 +187,7 @@ class Engine:
         ]
         log.info(
             "engine started: %s, %s workers, executor %s",
-            "PostgreSQL" if self.store.postgres else "SQLite",
+            "PostgreSQL" if self.database.postgres else "SQLite",
             self.settings.workers if self.run_workers else "no",
             executor_id,
         )
@@ -234,7 +235,7 @@ class Engine:
                 # cannot wake this one: poll often when processes share PostgreSQL.
                 with contextlib.suppress(asyncio.TimeoutError):
                     await asyncio.wait_for(self._wake.wait(),
-                                           timeout=0.2 if self.store.postgres else 1.0)
+                                           timeout=0.2 if self.database.postgres else 1.0)
 
     async def _enqueue(self, job: Job) -> None:
         with SetWorkflowID(job.workflow_id), SetEnqueueOptions(queue_partition_key=job.key):

@@ -6,13 +6,12 @@ batch is the deliveries of one turn of the event loop, written on the loop's thr
 `synchronous=NORMAL`: a commit reaches the operating system before the 202, so a killed or
 crashed process loses nothing; only a power loss within the last moments could). On
 PostgreSQL a writer thread takes whatever arrived while the previous commit was in flight.
-The table is
-also what `backend-bot jobs`, `/backend status` and `/metrics` read; the engine forwards its
-rows to the durable workflow queue (DBOS) in id order, which is arrival order, one waiting
-job per key at a time (see `forwardable`).
+The table is also what `backend-bot jobs`, `/backend status` and `/metrics` read; the engine
+forwards its rows to the durable workflow queue (DBOS) in id order, which is arrival order,
+one waiting job per key at a time (see `forwardable`).
 
-SQLite (the embedded default) and PostgreSQL share the SQL below; only placeholders and the
-id column differ.
+SQLite (the embedded default) and PostgreSQL share the SQL below; where they differ is
+`bot.database`'s business.
 """
 
 from __future__ import annotations
@@ -21,14 +20,13 @@ import asyncio
 import contextlib
 import json
 import queue
-import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
+from bot.database import Database
 from bot.logs import get_logger
 from bot.routing import JobRequest
 
@@ -77,8 +75,6 @@ CREATE TABLE IF NOT EXISTS bot_executors (
 
 # Any constant will do: it names the one lock that makes a single process the forwarder.
 _FORWARDER_LOCK = 0x6261636B656E64
-# And the one that lets a single process at a time create the tables.
-_SCHEMA_LOCK = 0x6261636B656E65
 
 _COLUMNS = (
     "id, delivery_id, event, kind, key, spec, state, attempts, error, result, "
@@ -141,69 +137,20 @@ class _Submission:
 
 class JobStore:
     def __init__(self, database_url: str) -> None:
-        self.database_url = database_url
-        self.postgres = database_url.startswith(("postgresql", "postgres:"))
-        self._local = threading.local()
+        self.database = Database(database_url)
         self._writes: queue.SimpleQueue[_Submission | None] = queue.SimpleQueue()
         self._writer: threading.Thread | None = None
         self._pending: list[_Submission] = []
         self._loop_conn = None
+        self._forwarder_conn = None
         self._on_commit: list[Any] = []
-
-    # -- connections ---------------------------------------------------------------------
-
-    def _connect(self):
-        if self.postgres:
-            import psycopg
-
-            url = self.database_url.replace("postgresql+psycopg://", "postgresql://")
-            return psycopg.connect(url, autocommit=True)
-        path = self.database_url.removeprefix("sqlite:///")
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=NORMAL")
-        conn.execute("PRAGMA busy_timeout=30000")
-        return conn
-
-    def _conn(self):
-        conn = getattr(self._local, "conn", None)
-        if conn is not None and self.postgres and conn.closed:
-            # Dropped by the server or the network: connect again rather than fail forever
-            # (a process whose heartbeat kept failing would look dead to the others).
-            conn = None
-        if conn is None:
-            conn = self._local.conn = self._connect()
-        return conn
-
-    def _sql(self, statement: str) -> str:
-        return statement.replace("?", "%s") if self.postgres else statement
-
-    def _execute(self, statement: str, params: Sequence[Any] = ()) -> list[tuple]:
-        conn = self._conn()
-        cursor = conn.execute(self._sql(statement), params)
-        try:
-            return cursor.fetchall() if cursor.description else []
-        finally:
-            cursor.close()
 
     # -- lifecycle -----------------------------------------------------------------------
 
     def open(self) -> None:
-        id_column = "BIGSERIAL PRIMARY KEY" if self.postgres else "INTEGER PRIMARY KEY AUTOINCREMENT"
-        statements = [s for s in _SCHEMA.format(id_column=id_column).split(";") if s.strip()]
-        if self.postgres:
-            # Processes starting together on a fresh database would race on CREATE ... IF NOT
-            # EXISTS (PostgreSQL raises a unique violation on pg_type): one at a time.
-            conn = self._conn()
-            with conn.transaction():
-                conn.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
-                for statement in statements:
-                    conn.execute(statement)
-        else:
-            for statement in statements:
-                self._execute(statement)
-        if self.postgres and self._writer is None:
+        """Create the tables if need be; on PostgreSQL, start the intake's writer thread."""
+        self.database.create_schema(_SCHEMA.format(id_column=self.database.id_column))
+        if self.database.postgres and self._writer is None:
             self._writer = threading.Thread(target=self._write_loop, name="job-intake", daemon=True)
             self._writer.start()
 
@@ -212,11 +159,10 @@ class JobStore:
             self._writes.put(None)
             self._writer.join(timeout=10)
             self._writer = None
-        for conn in (getattr(self._local, "conn", None), getattr(self, "_forwarder_conn", None),
-                     self._loop_conn):
+        self.database.close()
+        for conn in (self._forwarder_conn, self._loop_conn):
             if conn is not None:
                 conn.close()
-        self._local.conn = None
         self._forwarder_conn = None
         self._loop_conn = None
 
@@ -250,7 +196,7 @@ class JobStore:
             return []
         loop = asyncio.get_running_loop()
         submission = _Submission(rows=rows, future=loop.create_future(), loop=loop)
-        if self.postgres:
+        if self.database.postgres:
             self._writes.put(submission)
         else:
             self._pending.append(submission)
@@ -265,7 +211,7 @@ class JobStore:
         under load wait milliseconds each."""
         batch, self._pending = self._pending, []
         if self._loop_conn is None:
-            self._loop_conn = self._connect()
+            self._loop_conn = self.database.connect()
             # Checkpoints (which do fsync) happen on the other connections' threads.
             self._loop_conn.execute("PRAGMA wal_autocheckpoint=0")
         try:
@@ -282,7 +228,7 @@ class JobStore:
                 callback()
 
     def _write_loop(self) -> None:
-        conn = self._connect()
+        conn = self.database.connect()
         stop = False
         while not stop:
             first = self._writes.get()
@@ -304,9 +250,9 @@ class JobStore:
                 log.exception("storing %d deliveries failed", len(batch))
                 for submission in batch:
                     submission.loop.call_soon_threadsafe(_fail, submission.future, error)
-                if self.postgres and conn.closed:
+                if self.database.dropped(conn):
                     with contextlib.suppress(Exception):
-                        conn = self._connect()
+                        conn = self.database.connect()
                 continue
             for submission in batch:
                 submission.loop.call_soon_threadsafe(_resolve, submission.future, submission.ids)
@@ -315,28 +261,14 @@ class JobStore:
                     callback()
         conn.close()
 
-    @contextlib.contextmanager
-    def _transaction(self, conn) -> Iterator[None]:
-        if self.postgres:
-            with conn.transaction():
-                yield
-            return
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
-
     def _write_batch(self, conn, batch: list[_Submission]) -> bool:
-        insert = self._sql(
+        insert = self.database.sql(
             "INSERT INTO bot_jobs (dedup_key, delivery_id, event, kind, key, spec, created_at) "
             "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (dedup_key) DO NOTHING RETURNING id"
         )
-        existing = self._sql("SELECT id FROM bot_jobs WHERE dedup_key = ?")
+        existing = self.database.sql("SELECT id FROM bot_jobs WHERE dedup_key = ?")
         created_any = False
-        with self._transaction(conn):
+        with self.database.transaction(conn):
             for submission in batch:
                 submission.ids = []
                 for row in submission.rows:
@@ -358,7 +290,7 @@ class JobStore:
         construction, every key can run in parallel, and a burst of deliveries is absorbed
         by this table (one commit per batch) instead of by the queue (a commit per job).
         """
-        rows = self._execute(
+        rows = self.database.execute(
             f"SELECT {_COLUMNS} FROM bot_jobs AS j WHERE j.forwarded = 0 AND j.state = 'queued' "
             "AND NOT EXISTS (SELECT 1 FROM bot_jobs AS e WHERE e.key = j.key AND e.id < j.id "
             "AND e.state = 'queued') ORDER BY j.id LIMIT ?",
@@ -368,15 +300,16 @@ class JobStore:
 
     def mark_forwarded(self, job_ids: Sequence[int]) -> None:
         placeholders = ", ".join("?" for _ in job_ids)
-        self._execute(f"UPDATE bot_jobs SET forwarded = 1 WHERE id IN ({placeholders})",
-                      tuple(job_ids))
+        self.database.execute(
+            f"UPDATE bot_jobs SET forwarded = 1 WHERE id IN ({placeholders})", tuple(job_ids)
+        )
 
     def get(self, job_id: int) -> Job | None:
-        rows = self._execute(f"SELECT {_COLUMNS} FROM bot_jobs WHERE id = ?", (job_id,))
+        rows = self.database.execute(f"SELECT {_COLUMNS} FROM bot_jobs WHERE id = ?", (job_id,))
         return _job(rows[0]) if rows else None
 
     def start_attempt(self, job_id: int) -> None:
-        self._execute(
+        self.database.execute(
             "UPDATE bot_jobs SET state = 'running', attempts = attempts + 1, started_at = ?, "
             "finished_at = NULL WHERE id = ? AND state IN ('queued', 'running')",
             (time.time(), job_id),
@@ -385,7 +318,7 @@ class JobStore:
     def finish(self, job_id: int, state: str, *, error: str | None = None,
                result: str | None = None) -> None:
         assert state in FINAL_STATES
-        self._execute(
+        self.database.execute(
             "UPDATE bot_jobs SET state = ?, error = ?, result = ?, finished_at = ? WHERE id = ?",
             (state, error, result, time.time(), job_id),
         )
@@ -400,13 +333,13 @@ class JobStore:
             clauses.append("state IN (" + ", ".join("?" for _ in states) + ")")
             params.extend(states)
         where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
-        rows = self._execute(
+        rows = self.database.execute(
             f"SELECT {_COLUMNS} FROM bot_jobs {where} ORDER BY id DESC LIMIT ?", (*params, limit)
         )
         return [_job(row) for row in rows]
 
     def of_delivery(self, delivery_id: str, kind: str, key: str) -> Job | None:
-        rows = self._execute(
+        rows = self.database.execute(
             f"SELECT {_COLUMNS} FROM bot_jobs WHERE delivery_id = ? AND kind = ? AND key = ? "
             "ORDER BY id LIMIT 1", (delivery_id, kind, key),
         )
@@ -414,7 +347,7 @@ class JobStore:
 
     def ahead_of(self, job: Job) -> int:
         """How many jobs of the same key are queued or running before this one."""
-        rows = self._execute(
+        rows = self.database.execute(
             "SELECT COUNT(*) FROM bot_jobs WHERE key = ? AND id < ? "
             "AND state IN ('queued', 'running')", (job.key, job.id),
         )
@@ -422,7 +355,7 @@ class JobStore:
 
     def earlier_running(self, key: str, job_id: int) -> list[int]:
         """Earlier jobs of this key still marked running (interrupted, being recovered)."""
-        rows = self._execute(
+        rows = self.database.execute(
             "SELECT id FROM bot_jobs WHERE key = ? AND id < ? AND state = 'running' ORDER BY id",
             (key, job_id),
         )
@@ -430,10 +363,10 @@ class JobStore:
 
     def try_forwarder_lock(self) -> bool:
         """Become the one forwarder among the processes sharing this database."""
-        if not self.postgres:
+        if not self.database.postgres:
             return True
-        if getattr(self, "_forwarder_conn", None) is None:
-            self._forwarder_conn = self._connect()
+        if self._forwarder_conn is None:
+            self._forwarder_conn = self.database.connect()
         row = self._forwarder_conn.execute(
             "SELECT pg_try_advisory_lock(%s)", (_FORWARDER_LOCK,)
         ).fetchone()
@@ -442,7 +375,7 @@ class JobStore:
     # -- per-repository trigger words (from each repository's .github/backend.yml) -----------
 
     def remember_triggers(self, repo: str, label: str, command: str) -> None:
-        self._execute(
+        self.database.execute(
             "INSERT INTO bot_repo_triggers (repo, label, command, updated_at) VALUES (?, ?, ?, ?) "
             "ON CONFLICT (repo) DO UPDATE SET label = excluded.label, "
             "command = excluded.command, updated_at = excluded.updated_at",
@@ -450,22 +383,15 @@ class JobStore:
         )
 
     def triggers(self) -> dict[str, tuple[str, str]]:
-        rows = self._execute("SELECT repo, label, command FROM bot_repo_triggers")
+        rows = self.database.execute("SELECT repo, label, command FROM bot_repo_triggers")
         return {repo: (label, command) for repo, label, command in rows}
 
-    # -- executors (heartbeats) ----------------------------------------------------------------
-
-    @property
-    def _db_now(self) -> str:
-        # Heartbeats are stamped and judged by the database's clock, so machines whose clocks
-        # disagree do not think each other dead.
-        if self.postgres:
-            return "EXTRACT(EPOCH FROM clock_timestamp())"
-        return "((julianday('now') - 2440587.5) * 86400.0)"
+    # -- executors (heartbeats), stamped and judged by the database's clock, so machines whose
+    # clocks disagree do not think each other dead ----------------------------------------------
 
     def heartbeat(self, executor_id: str, role: str, host: str, pid: int) -> None:
-        now = self._db_now
-        self._execute(
+        now = self.database.now_sql
+        self.database.execute(
             "INSERT INTO bot_executors (executor_id, role, host, pid, started_at, last_seen) "
             f"VALUES (?, ?, ?, ?, {now}, {now}) ON CONFLICT (executor_id) DO UPDATE SET "
             "role = excluded.role, host = excluded.host, pid = excluded.pid, "
@@ -474,9 +400,9 @@ class JobStore:
         )
 
     def executor(self, executor_id: str) -> dict | None:
-        rows = self._execute(
-            f"SELECT executor_id, role, host, pid, {self._db_now} - last_seen FROM bot_executors "
-            "WHERE executor_id = ?", (executor_id,),
+        rows = self.database.execute(
+            f"SELECT executor_id, role, host, pid, {self.database.now_sql} - last_seen "
+            "FROM bot_executors WHERE executor_id = ?", (executor_id,),
         )
         if not rows:
             return None
@@ -486,18 +412,19 @@ class JobStore:
 
     def silent_executors(self, seconds: float) -> list[str]:
         """Executors whose last heartbeat is more than `seconds` old."""
-        rows = self._execute(
-            f"SELECT executor_id FROM bot_executors WHERE last_seen < {self._db_now} - ?",
+        rows = self.database.execute(
+            f"SELECT executor_id FROM bot_executors WHERE last_seen < {self.database.now_sql} - ?",
             (seconds,),
         )
         return [row[0] for row in rows]
 
     def forget_executor(self, executor_id: str) -> None:
-        self._execute("DELETE FROM bot_executors WHERE executor_id = ?", (executor_id,))
+        self.database.execute("DELETE FROM bot_executors WHERE executor_id = ?", (executor_id,))
 
     def counts_by_state(self) -> dict[str, int]:
         counts = dict.fromkeys(STATES, 0)
-        for state, count in self._execute("SELECT state, COUNT(*) FROM bot_jobs GROUP BY state"):
+        rows = self.database.execute("SELECT state, COUNT(*) FROM bot_jobs GROUP BY state")
+        for state, count in rows:
             counts[state] = count
         return counts
 

@@ -13,6 +13,8 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 
+from bot.database import Database
+
 
 class LocalKeyGuard:
     def __init__(self) -> None:
@@ -36,19 +38,16 @@ class LocalKeyGuard:
 class PostgresKeyGuard:
     """A session advisory lock per key, on a connection of its own for the job's duration."""
 
-    def __init__(self, database_url: str) -> None:
-        # psycopg takes libpq URLs only; DATABASE_URL may be in SQLAlchemy's form (as for DBOS).
-        self.database_url = database_url.replace("postgresql+psycopg://", "postgresql://")
+    def __init__(self, database: Database) -> None:
+        self.database = database
         self.local = LocalKeyGuard()
 
     @contextlib.asynccontextmanager
     async def hold(self, key: str) -> AsyncIterator[None]:
-        import psycopg
-
         # Jobs of one key in this process queue on the local lock, so only one of them
         # waits on (and holds) a database connection.
         async with self.local.hold(key):
-            conn = await psycopg.AsyncConnection.connect(self.database_url, autocommit=True)
+            conn = await self.database.connect_async()
             try:
                 await conn.execute("SELECT pg_advisory_lock(hashtextextended(%s, 0))", (key,))
                 try:
@@ -62,5 +61,5 @@ class PostgresKeyGuard:
                 await conn.close()
 
 
-def key_guard_for(database_url: str, postgres: bool):
-    return PostgresKeyGuard(database_url) if postgres else LocalKeyGuard()
+def key_guard_for(database: Database):
+    return PostgresKeyGuard(database) if database.postgres else LocalKeyGuard()

@@ -183,7 +183,7 @@ def create_app(
             "configured": not missing,
             "missing": missing,
             "workers": settings.workers if engine.run_workers else 0,
-            "database": "postgresql" if engine.store.postgres else "sqlite",
+            "database": "postgresql" if engine.database.postgres else "sqlite",
         }
         if missing:
             body["message"] = "The App is not configured: missing " + ", ".join(missing) + "."

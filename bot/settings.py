@@ -13,6 +13,8 @@ from pathlib import Path
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from bot import database
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
@@ -69,22 +71,13 @@ class Settings(BaseSettings):
 
     @property
     def database_url(self) -> str:
-        if self.database_url_setting:
-            return self.database_url_setting
-        return f"sqlite:///{(self.data_dir / 'backend-bot.db').resolve()}"
+        return self.database_url_setting or database.default_url(self.data_dir)
 
     @property
     def engine_database_url(self) -> str:
         """Where DBOS keeps its workflow state: the same PostgreSQL database, or, on SQLite,
         a file beside the jobs table's, so that DBOS's writes never hold up the webhook's."""
-        url = self.database_url
-        if self.uses_postgres or not url.endswith(".db"):
-            return url
-        return url.removesuffix(".db") + "-engine.db"
-
-    @property
-    def uses_postgres(self) -> bool:
-        return self.database_url.startswith(("postgresql://", "postgres://", "postgresql+"))
+        return database.companion_url(self.database_url, "-engine")
 
     @property
     def github_api_url(self) -> str:
