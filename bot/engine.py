@@ -46,6 +46,7 @@ from bot.keyguard import key_guard_for
 from bot.redact import redact
 from bot.routing import JobRequest
 from bot.settings import Settings
+from bot.triggers import TriggerWordStore
 
 log = logs.get_logger(__name__)
 
@@ -124,7 +125,9 @@ class Engine:
     ) -> None:
         self.settings = settings
         self.store = store
+        # The database's other tables, on the jobs table's connections.
         self.database = store.database
+        self.trigger_words = TriggerWordStore(self.database)
         self.run_workers = run_workers
         self.retry_interval = retry_interval
         self.polling_interval = polling_interval
@@ -146,6 +149,7 @@ class Engine:
         if _active is not None:
             raise RuntimeError("an engine is already running in this process")
         self.store.open()
+        self.trigger_words.create_table()
         self._loop = asyncio.get_running_loop()
         self._wake = asyncio.Event()
         self.store.on_commit(lambda: self._loop.call_soon_threadsafe(self._wake.set))

@@ -57,12 +57,6 @@ CREATE INDEX IF NOT EXISTS bot_jobs_unforwarded ON bot_jobs (forwarded, id);
 CREATE INDEX IF NOT EXISTS bot_jobs_key_state ON bot_jobs (key, state, id);
 CREATE INDEX IF NOT EXISTS bot_jobs_key ON bot_jobs (key, id);
 CREATE INDEX IF NOT EXISTS bot_jobs_delivery ON bot_jobs (delivery_id);
-CREATE TABLE IF NOT EXISTS bot_repo_triggers (
-    repo TEXT PRIMARY KEY,
-    label TEXT NOT NULL,
-    command TEXT NOT NULL,
-    updated_at DOUBLE PRECISION NOT NULL
-);
 CREATE TABLE IF NOT EXISTS bot_executors (
     executor_id TEXT PRIMARY KEY,
     role TEXT NOT NULL,
@@ -371,20 +365,6 @@ class JobStore:
             "SELECT pg_try_advisory_lock(%s)", (_FORWARDER_LOCK,)
         ).fetchone()
         return bool(row[0])
-
-    # -- per-repository trigger words (from each repository's .github/backend.yml) -----------
-
-    def remember_triggers(self, repo: str, label: str, command: str) -> None:
-        self.database.execute(
-            "INSERT INTO bot_repo_triggers (repo, label, command, updated_at) VALUES (?, ?, ?, ?) "
-            "ON CONFLICT (repo) DO UPDATE SET label = excluded.label, "
-            "command = excluded.command, updated_at = excluded.updated_at",
-            (repo, label, command, time.time()),
-        )
-
-    def triggers(self) -> dict[str, tuple[str, str]]:
-        rows = self.database.execute("SELECT repo, label, command FROM bot_repo_triggers")
-        return {repo: (label, command) for repo, label, command in rows}
 
     # -- executors (heartbeats), stamped and judged by the database's clock, so machines whose
     # clocks disagree do not think each other dead ----------------------------------------------

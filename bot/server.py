@@ -150,7 +150,7 @@ def create_app(
     if engine is None:
         engine = Engine(settings, JobStore(settings.database_url), run_workers=run_workers)
     metrics = Metrics(engine.store)
-    triggers = RepoTriggers(engine.store)
+    triggers = RepoTriggers(engine.trigger_words)
     # The App's slug is learned at start-up (an on_startup callback), never on the webhook path.
     state = {"ready": False, "app_slug": None}
 

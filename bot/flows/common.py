@@ -120,7 +120,7 @@ async def gather(ctx: JobContext) -> Gathered:
             parsed = parse_repo_config(text)
             config = parsed.model_dump()
             # The webhook path learns this repository's trigger words from here.
-            await asyncio.to_thread(ctx.engine.store.remember_triggers, spec["repo"],
+            await asyncio.to_thread(ctx.engine.trigger_words.remember, spec["repo"],
                                     parsed.label, parsed.command)
         except RepoConfigError as problem:
             error = str(problem)

@@ -25,5 +25,5 @@ async def run(ctx: JobContext) -> str:
         config = parse_repo_config(text)
     except RepoConfigError as problem:
         return f"kept the previous trigger words: {CONFIG_PATH} is invalid ({problem})"
-    await asyncio.to_thread(ctx.engine.store.remember_triggers, repo, config.label, config.command)
+    await asyncio.to_thread(ctx.engine.trigger_words.remember, repo, config.label, config.command)
     return f"trigger label `{config.label}`, command `/{config.command}`"
