@@ -40,7 +40,7 @@ from dbos._error import DBOSWorkflowCancelledError
 
 from bot import logs
 from bot.errors import JobCancelled, TransientError
-from bot.executors import Heartbeats
+from bot.executors import ExecutorStore, Heartbeats
 from bot.jobstore import FINAL_STATES, Job, JobStore, workflow_id_for
 from bot.keyguard import key_guard_for
 from bot.redact import redact
@@ -128,6 +128,7 @@ class Engine:
         # The database's other tables, on the jobs table's connections.
         self.database = store.database
         self.trigger_words = TriggerWordStore(self.database)
+        self.executors = ExecutorStore(self.database)
         self.run_workers = run_workers
         self.retry_interval = retry_interval
         self.polling_interval = polling_interval
@@ -150,6 +151,7 @@ class Engine:
             raise RuntimeError("an engine is already running in this process")
         self.store.open()
         self.trigger_words.create_table()
+        self.executors.create_table()
         self._loop = asyncio.get_running_loop()
         self._wake = asyncio.Event()
         self.store.on_commit(lambda: self._loop.call_soon_threadsafe(self._wake.set))
@@ -171,7 +173,7 @@ class Engine:
             DBOS.listen_queues([])
         executor_id = self.settings.executor_id()
         heartbeats = Heartbeats(
-            self.store, executor_id, "worker" if self.run_workers else "web",
+            self.executors, executor_id, "worker" if self.run_workers else "web",
             take_over=self.run_workers and self.database.postgres,
         )
         await asyncio.to_thread(heartbeats.claim)

@@ -57,14 +57,6 @@ CREATE INDEX IF NOT EXISTS bot_jobs_unforwarded ON bot_jobs (forwarded, id);
 CREATE INDEX IF NOT EXISTS bot_jobs_key_state ON bot_jobs (key, state, id);
 CREATE INDEX IF NOT EXISTS bot_jobs_key ON bot_jobs (key, id);
 CREATE INDEX IF NOT EXISTS bot_jobs_delivery ON bot_jobs (delivery_id);
-CREATE TABLE IF NOT EXISTS bot_executors (
-    executor_id TEXT PRIMARY KEY,
-    role TEXT NOT NULL,
-    host TEXT NOT NULL,
-    pid INTEGER NOT NULL,
-    started_at DOUBLE PRECISION NOT NULL,
-    last_seen DOUBLE PRECISION NOT NULL
-);
 """
 
 # Any constant will do: it names the one lock that makes a single process the forwarder.
@@ -131,6 +123,7 @@ class _Submission:
 
 class JobStore:
     def __init__(self, database_url: str) -> None:
+        # The other tables of this database (trigger words, heartbeats) share its connections.
         self.database = Database(database_url)
         self._writes: queue.SimpleQueue[_Submission | None] = queue.SimpleQueue()
         self._writer: threading.Thread | None = None
@@ -142,7 +135,7 @@ class JobStore:
     # -- lifecycle -----------------------------------------------------------------------
 
     def open(self) -> None:
-        """Create the tables if need be; on PostgreSQL, start the intake's writer thread."""
+        """Create the table if need be; on PostgreSQL, start the intake's writer thread."""
         self.database.create_schema(_SCHEMA.format(id_column=self.database.id_column))
         if self.database.postgres and self._writer is None:
             self._writer = threading.Thread(target=self._write_loop, name="job-intake", daemon=True)
@@ -365,41 +358,6 @@ class JobStore:
             "SELECT pg_try_advisory_lock(%s)", (_FORWARDER_LOCK,)
         ).fetchone()
         return bool(row[0])
-
-    # -- executors (heartbeats), stamped and judged by the database's clock, so machines whose
-    # clocks disagree do not think each other dead ----------------------------------------------
-
-    def heartbeat(self, executor_id: str, role: str, host: str, pid: int) -> None:
-        now = self.database.now_sql
-        self.database.execute(
-            "INSERT INTO bot_executors (executor_id, role, host, pid, started_at, last_seen) "
-            f"VALUES (?, ?, ?, ?, {now}, {now}) ON CONFLICT (executor_id) DO UPDATE SET "
-            "role = excluded.role, host = excluded.host, pid = excluded.pid, "
-            "last_seen = excluded.last_seen",
-            (executor_id, role, host, pid),
-        )
-
-    def executor(self, executor_id: str) -> dict | None:
-        rows = self.database.execute(
-            f"SELECT executor_id, role, host, pid, {self.database.now_sql} - last_seen "
-            "FROM bot_executors WHERE executor_id = ?", (executor_id,),
-        )
-        if not rows:
-            return None
-        executor_id, role, host, pid, silence = rows[0]
-        return {"executor_id": executor_id, "role": role, "host": host, "pid": pid,
-                "silence": float(silence)}
-
-    def silent_executors(self, seconds: float) -> list[str]:
-        """Executors whose last heartbeat is more than `seconds` old."""
-        rows = self.database.execute(
-            f"SELECT executor_id FROM bot_executors WHERE last_seen < {self.database.now_sql} - ?",
-            (seconds,),
-        )
-        return [row[0] for row in rows]
-
-    def forget_executor(self, executor_id: str) -> None:
-        self.database.execute("DELETE FROM bot_executors WHERE executor_id = ?", (executor_id,))
 
     def counts_by_state(self) -> dict[str, int]:
         counts = dict.fromkeys(STATES, 0)
