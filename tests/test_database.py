@@ -9,6 +9,7 @@ import sys
 import threading
 import time
 
+import psycopg
 import pytest
 
 from bot.database import Database, parse_url
@@ -167,8 +168,6 @@ def pg_db(pg_url):
 
 @pytest.mark.postgres
 def test_postgres_statements_transactions_and_schema(pg_db):
-    import psycopg
-
     pg_db.create_schema(_SCHEMA.format(id_column=pg_db.id_column))
     pg_db.create_schema(_SCHEMA.format(id_column=pg_db.id_column))
     conn = pg_db.connect()
@@ -195,8 +194,6 @@ def test_the_postgres_clock_is_the_epoch_in_seconds(pg_db):
 
 @pytest.mark.postgres
 def test_a_dropped_postgres_connection_is_replaced_after_the_failure_it_causes(pg_db, pg_url):
-    import psycopg
-
     (pid,), = pg_db.execute("SELECT pg_backend_pid()")
     with psycopg.connect(pg_url, autocommit=True) as admin:
         admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
