@@ -403,7 +403,7 @@ def test_write_env_rewrites_in_place_when_its_folder_is_read_only(tmp_path, monk
     def no_new_files(*args, **kwargs):
         raise PermissionError(13, "Permission denied")
 
-    monkeypatch.setattr("bot.registration.tempfile.mkstemp", no_new_files)
+    monkeypatch.setattr("bot.registration.env_file.tempfile.mkstemp", no_new_files)
     write_env(env, {"APP_ID": "7"})
     assert dotenv_values(env) == {"KEEP": "1", "APP_ID": "7"}
     assert stat.S_IMODE(env.stat().st_mode) == 0o600
