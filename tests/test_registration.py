@@ -269,6 +269,19 @@ def test_github_unreachable_is_a_page_not_a_crash(tmp_path, sim):
     assert not (tmp_path / ".env").exists()
 
 
+def test_credentials_that_cannot_be_saved_are_a_500_page_that_says_so(tmp_path, sim):
+    client = make_client(tmp_path, sim)
+    (tmp_path / ".env").mkdir()  # not a file: writing it fails
+    state = state_of(form_of(open_page(client).text)[0])
+    response = client.get("/setup/callback", params={"code": "good-code", "state": state})
+    assert response.status_code == 500
+    assert "<title>Could not save the credentials</title>" in response.text
+    assert f"<code>{tmp_path / '.env'}</code>" in response.text and "Is a directory" in response.text
+    assert client.registered == []
+    # nothing was saved, so the token still opens the page for another try
+    assert open_page(client).status_code == 200
+
+
 # ---- a configured bot -------------------------------------------------------------------
 
 
