@@ -18,7 +18,7 @@ its old settings until it is restarted (or `on_registered` reloads them).
     tokens      the setup token and the `state` values
     exchange    the code traded for the App at GitHub; what of the answer is kept
     env_file    the credentials written to `.env`
-    pages       the pages
+    pages       what each page shows, rendered from templates/ (Jinja, autoescaped)
     routes      the two routes, tying the rest together
 """
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import html
 import inspect
 import re
 from collections.abc import Awaitable, Callable
@@ -17,7 +16,6 @@ from starlette.responses import HTMLResponse
 from starlette.routing import Route
 
 from bot.logs import get_logger
-from bot.registration import pages
 from bot.registration.env_file import write_env
 from bot.registration.exchange import (
     ENV_KEYS,
@@ -28,6 +26,14 @@ from bot.registration.exchange import (
     write_app_info,
 )
 from bot.registration.manifest import CALLBACK_PATH, build_manifest, load_app_manifest
+from bot.registration.pages import (
+    APP_NAME_MAX,
+    created_page,
+    error_page,
+    locked_page,
+    register_page,
+    running_page,
+)
 from bot.registration.tokens import SetupToken, States
 from bot.settings import Settings
 
@@ -68,44 +74,26 @@ def registration_routes(
 
     async def home(request: Request) -> HTMLResponse:
         if not settings.missing_credentials():
-            return pages.page(
-                "backend-bot is running",
-                pages.running_body(settings, read_app_info(settings)),
-            )
+            return running_page(request, settings, read_app_info(settings))
         if registered:
-            return pages.page("GitHub App created", pages.created_body(registered, env_file))
+            return created_page(request, registered, env_file)
         given = request.query_params.get("token")
         if not token.admits(given):
-            # 403 where Probot's setup page answers 200: people read the page in a browser all
-            # the same, while an uptime check or a script probing `/` learns that registration
-            # was refused here, not offered.
-            return pages.page(
-                "backend-bot is not configured",
-                pages.locked_body(settings, wrong_token=bool(given)),
-                status_code=403,
-            )
+            return locked_page(request, settings, wrong_token=bool(given))
 
         org = (request.query_params.get("org") or "").strip()
         name = (request.query_params.get("name") or "").strip()
-        problems = []
+        rejected_org = ""
         if org and not _LOGIN.match(org):
-            problems.append(f"“{org}” is not a GitHub organization name.")
-            org = ""
-        if len(name) > pages.APP_NAME_MAX:
-            problems.append(f"An App name has at most {pages.APP_NAME_MAX} characters.")
+            rejected_org, org = org, ""
+        name_too_long = len(name) > APP_NAME_MAX
+        if name_too_long:
             name = ""
         try:
             template = load_app_manifest(manifest_path)
         except (OSError, ValueError, yaml.YAMLError) as exc:
             log.error("Cannot offer the App registration: %s", exc)
-            return pages.page(
-                "app.yml is missing",
-                "<p>The registration page builds the App from <code>app.yml</code>, which this "
-                f"bot cannot read ({html.escape(str(exc))}). Run the bot from the folder that "
-                "holds <code>app.yml</code>, or set <code>APP_ID</code>, <code>PRIVATE_KEY</code> "
-                "and <code>WEBHOOK_SECRET</code> yourself.</p>",
-                status_code=503,
-            )
+            return error_page(request, "app_yml_missing", 503, reason=str(exc))
         manifest = build_manifest(template, base_url(request), settings.webhook_path, name=name)
         state = states.issue()
         if org:
@@ -113,55 +101,32 @@ def registration_routes(
         else:
             action = f"{settings.github_web_url}/settings/apps/new"
         action += "?" + urlencode({"state": state})
-        body = pages.register_body(settings, manifest, action, org, name, problems, given)
-        return pages.page("Register backend-bot", body, headers=pages.TOKEN_PAGE_HEADERS)
+        return register_page(
+            request, settings, manifest, action=action, org=org, name=name,
+            rejected_org=rejected_org, name_too_long=name_too_long, token=given,
+        )
 
     async def callback(request: Request) -> HTMLResponse:
         if registered or not settings.missing_credentials():
-            return pages.page(
-                "Already registered",
-                "<p>This bot already has a GitHub App. To register another, remove "
-                "<code>APP_ID</code>, <code>PRIVATE_KEY</code> and <code>WEBHOOK_SECRET</code> "
-                "from its settings and restart it.</p>",
-                status_code=409,
-            )
+            return error_page(request, "already_registered", 409)
         code = request.query_params.get("code")
         if not states.consume(request.query_params.get("state")):
-            return pages.page(
-                "Registration link expired",
-                "<p>This address did not come from this bot's registration page, was already "
-                "used, or is more than an hour old.</p>"
-                '<p><a class="button" href="/">Start again</a></p>',
-                status_code=400,
-            )
+            return error_page(request, "state_expired", 400)
         if not code:
-            return pages.page(
-                "No registration code",
-                "<p>GitHub did not send a registration code back.</p>"
-                '<p><a class="button" href="/">Start again</a></p>',
-                status_code=400,
-            )
+            return error_page(request, "no_code", 400)
         try:
             app = await exchange_code(settings, code, transport=transport)
         except RegistrationError as exc:
             log.warning("App registration failed: %s", exc)
-            return pages.page(
-                "Registration failed",
-                f"<p>{html.escape(str(exc))}</p>"
-                '<p><a class="button" href="/">Start again</a></p>',
-                status_code=502,
-            )
+            return error_page(request, "exchange_failed", 502, reason=str(exc))
         values = {env: str(app[key]) for env, key in ENV_KEYS.items() if app.get(key) is not None}
         try:
             write_env(env_file, values)
         except OSError as exc:
             log.error("Could not write %s: %s", env_file, exc)
-            return pages.page(
-                "Could not save the credentials",
-                f"<p>GitHub created the App, but writing <code>{html.escape(str(env_file))}</code> "
-                f"failed: {html.escape(exc.strerror or type(exc).__name__)}. Delete the App on "
-                "GitHub, fix the file's permissions and start again.</p>",
-                status_code=500,
+            return error_page(
+                request, "env_not_written", 500,
+                env_file=str(env_file), reason=exc.strerror or type(exc).__name__,
             )
         token.spend()
         info = public_info(app, settings)
@@ -172,11 +137,7 @@ def registration_routes(
             result = on_registered(app)
             if inspect.isawaitable(result):
                 await result
-        return pages.page(
-            "GitHub App created",
-            pages.created_body(info, env_file),
-            headers={"Cache-Control": "no-store"},
-        )
+        return created_page(request, info, env_file, headers={"Cache-Control": "no-store"})
 
     return [
         Route("/", home, methods=["GET"], name="registration"),
