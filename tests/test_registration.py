@@ -6,6 +6,7 @@ import html
 import json
 import re
 import stat
+from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -268,6 +269,19 @@ def test_github_unreachable_is_a_page_not_a_crash(tmp_path, sim):
     assert not (tmp_path / ".env").exists()
 
 
+def test_credentials_that_cannot_be_saved_are_a_500_page_that_says_so(tmp_path, sim):
+    client = make_client(tmp_path, sim)
+    (tmp_path / ".env").mkdir()  # not a file: writing it fails
+    state = state_of(form_of(open_page(client).text)[0])
+    response = client.get("/setup/callback", params={"code": "good-code", "state": state})
+    assert response.status_code == 500
+    assert "<title>Could not save the credentials</title>" in response.text
+    assert f"<code>{tmp_path / '.env'}</code>" in response.text and "Is a directory" in response.text
+    assert client.registered == []
+    # nothing was saved, so the token still opens the page for another try
+    assert open_page(client).status_code == 200
+
+
 # ---- a configured bot -------------------------------------------------------------------
 
 
@@ -299,6 +313,71 @@ def test_running_page_links_to_the_install_page_recorded_at_registration(tmp_pat
     response = restarted.get("/")
     assert "backend-bot is running" in response.text
     assert 'href="https://github.com/apps/my-backend-bot/installations/new"' in response.text
+
+
+# ---- hostile values ---------------------------------------------------------------------
+
+HOSTILE = '<script>alert(1)</script>"x'  # short enough to be a valid App name
+
+
+class Parsed(HTMLParser):
+    """A page as a browser reads it: its tags with their attributes, and its text."""
+
+    def __init__(self, page: str) -> None:
+        super().__init__(convert_charrefs=True)
+        self.tags: list[tuple[str, dict]] = []
+        self.text = ""
+        self.feed(page)
+        self.close()
+        self.text = " ".join(self.text.split())  # as a browser shows it: runs of white space are one
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append((tag, dict(attrs)))
+
+    def handle_data(self, data):
+        self.text += data
+
+    def attrs(self, tag: str, **match: str) -> dict:
+        (found,) = [a for t, a in self.tags if t == tag and match.items() <= a.items()]
+        return found
+
+
+def test_query_values_and_githubs_answer_come_out_escaped(tmp_path):
+    sim = GitHubSimulator(tmp_path / "github")
+    sim.add_manifest_code("good-code", slug="my-backend-bot", name=HOSTILE, owner="octocat")
+    client = make_client(tmp_path, sim)
+
+    response = open_page(client, name=HOSTILE, org=HOSTILE)
+    assert response.status_code == 200
+    page = Parsed(response.text)
+    assert "script" not in [tag for tag, _ in page.tags]
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in response.text
+    # the org is refused in words, the name kept: both as text, neither as markup
+    assert f"\u201c{HOSTILE}\u201d is not a GitHub organization name." in page.text
+    assert page.attrs("input", id="name")["value"] == HOSTILE
+    assert page.attrs("input", id="org")["value"] == ""
+    assert page.attrs("input", type="hidden", name="token")["value"] == TOKEN
+    action, manifest = form_of(response.text)
+    assert manifest["name"] == HOSTILE
+    assert action.startswith("https://github.com/settings/apps/new?state=")
+
+    # the App name GitHub answers with, on the page after the exchange and on the running page
+    done = client.get("/setup/callback", params={"code": "good-code", "state": state_of(action)})
+    assert done.status_code == 200
+    created = Parsed(done.text)
+    assert "script" not in [tag for tag, _ in created.tags]
+    assert f"GitHub created the App {HOSTILE} (id {new_app(sim).id})" in created.text
+    assert f"Install {HOSTILE} on your repositories" in created.text
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in done.text
+
+    restarted = make_client(tmp_path, sim, **load_settings(_env_file=tmp_path / ".env").model_dump(
+        include={"app_id", "private_key", "webhook_secret"}
+    ))
+    running = restarted.get("/")
+    assert "backend-bot is running" in running.text
+    shown = Parsed(running.text)
+    assert "script" not in [tag for tag, _ in shown.tags]
+    assert HOSTILE in shown.text
 
 
 # ---- the dotenv writer ------------------------------------------------------------------
@@ -337,7 +416,7 @@ def test_write_env_rewrites_in_place_when_its_folder_is_read_only(tmp_path, monk
     def no_new_files(*args, **kwargs):
         raise PermissionError(13, "Permission denied")
 
-    monkeypatch.setattr("bot.registration.tempfile.mkstemp", no_new_files)
+    monkeypatch.setattr("bot.registration.env_file.tempfile.mkstemp", no_new_files)
     write_env(env, {"APP_ID": "7"})
     assert dotenv_values(env) == {"KEEP": "1", "APP_ID": "7"}
     assert stat.S_IMODE(env.stat().st_mode) == 0o600
