@@ -32,6 +32,7 @@ from bot.flows.common import (
     update_own_pull,
     work,
 )
+from bot.sanitize import code_fence, code_span
 from bot.workspace import slugify
 
 
@@ -90,8 +91,12 @@ def _instruction(spec: dict) -> str:
     if spec.get("comment_kind") != "review_comment":
         return text
     hunk = spec.get("diff_hunk") or "(no diff hunk)"
-    return (f"{text}\n\n(Written on the review thread of `{spec.get('path')}` line "
-            f"{spec.get('line')}, which points at this part of the diff:)\n{hunk}")
+    # Fenced, the hunk is read as the code it is when the instruction is stripped of what
+    # GitHub hides (bot.sanitize): its comments are code, its invisible characters are not.
+    ticks = code_fence(hunk)
+    return (f"{text}\n\n(Written on the review thread of {code_span(spec.get('path') or '')} "
+            f"line {spec.get('line')}, which points at this part of the diff:)\n"
+            f"{ticks}diff\n{hunk}\n{ticks}")
 
 
 async def _read_pull(ctx: JobContext) -> dict:
