@@ -116,7 +116,8 @@ async def _conclude(ctx: JobContext, gathered: Gathered, status: StatusComment,
     if result.outcome == "question":
         await ctx.step("report", status.asked, result.question, retries=3)
         if spec.get("comment_kind") == "review_comment":
-            await reply(ctx, f"❓ @{spec['requester']}: {result.question}", kind="question")
+            await reply(ctx, status_text.QUESTION_REPLY.format(
+                login=spec["requester"], question=result.question), kind="question")
         return "waiting for an answer to the agent's question"
     if result.outcome == "no_changes":
         text = status_text.NO_CHANGES_PR.format(summary=result.summary or result.title)
@@ -132,7 +133,7 @@ async def _conclude(ctx: JobContext, gathered: Gathered, status: StatusComment,
     else:
         pr = await ctx.step("publish", _open_child_pull, ctx, gathered, result, base, retries=3)
         text = status_text.DONE_CHILD.format(pr_link=f"[#{pr['number']}]({pr['html_url']})",
-                                             branch=base, summary=result.summary)
+                                             branch=code_span(base), summary=result.summary)
     await ctx.step("report", status.show, status_text.Status(text), retries=3)
     if spec.get("comment_kind") == "review_comment":
         await reply(ctx, text, kind="done")
