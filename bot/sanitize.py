@@ -318,7 +318,7 @@ class _Reading:
         text = self.text
         following = text[index + 1:index + 2]
         if following == "(":
-            tail = _inline_link_tail(text, index + 1)
+            tail = _inline_link_tail(text, index + 1, angle=self.raw_html)
             if tail is None:
                 return False
             end, title = tail
@@ -427,11 +427,12 @@ def _skip_space(text: str, index: int) -> int:
     return index
 
 
-def _inline_link_tail(text: str, index: int) -> tuple[int, tuple[int, int] | None] | None:
-    """Read `(destination "title")` at `index`: where it ends and the title's span, or None."""
+def _inline_link_tail(text: str, index: int, *, angle: bool) -> tuple[int, tuple[int, int] | None] | None:
+    """Read `(destination "title")` at `index`: where it ends and the title's span, or None.
+    Without `angle`, a `<` is read as the `&lt;` it will become, not as `<destination>`."""
     size = len(text)
     position = _skip_space(text, index + 1)
-    if text[position:position + 1] == "<":
+    if angle and text[position:position + 1] == "<":
         position += 1
         while position < size and text[position] not in "<>\n":
             position += 2 if text[position] == "\\" else 1
@@ -512,7 +513,7 @@ def _fence_info_tails(reading: _Reading) -> Iterator[tuple[int, int]]:
     for line in _FENCE_LINE.finditer(text):
         start = line.start("fence")
         opens_code = kind[start] == CODE and (line.start() == 0 or kind[line.start() - 1] != CODE)
-        if kind[start] == PROSE or opens_code:
+        if kind[start] != CODE or opens_code:  # GitHub may open a fence where a comment is read
             if not (line.group("fence")[0] == "`" and "`" in line.group("info")):
                 yield line.end("language"), line.end()
 
@@ -544,7 +545,8 @@ def _image_text_end(view: str, start: int, chunk_end: int) -> int | None:
             if depth == 0:
                 return index
         index += 2 if char == "\\" else 1
-    return None
+    # GitHub may end the text inside what is read here as code or a comment.
+    return chunk_end if _HIDDEN in view[start:chunk_end] else None
 
 
 def _definitions(view: str) -> Iterator[tuple[int, int]]:
