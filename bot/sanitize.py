@@ -140,8 +140,9 @@ def strip_hidden(text: str, *, markdown: bool = True) -> str:
 
     Outside code: HTML comments, image alt text, link titles, link reference definitions that
     no link uses, raw HTML markup (tags that are not HTML elements, attributes but `href` and
-    `src`, a tag that never ends and all after it) and what follows the language on a code
-    fence's first line. Everywhere: invisible characters.
+    `src`, a tag that never ends and all after it), what follows the language on a code
+    fence's first line, and table cells past the columns of their table. Everywhere:
+    invisible characters.
 
     `markdown=False` is for text that GitHub shows as it is (diff hunks, code, titles): only
     its invisible characters are removed.
@@ -206,7 +207,7 @@ class _Reading:
         self.raw_html_blocks: list[tuple[int, int]] = []
         # What ends a word that GitHub may make a link; outbound every `<` becomes `&lt;`.
         self._word_ends = " \t\n<" if raw_html else " \t\n"
-        self._tables = list(_table_chunks(text))
+        self.tables = list(_table_chunks(text))
         self._read()
 
     def prose_view(self) -> str:
@@ -360,7 +361,7 @@ class _Reading:
         return closing.end(), unsure
 
     def _splits_table_cell(self, start: int, end: int) -> bool:
-        if not any(low <= start < high for low, high in self._tables):
+        if not any(low <= start < high for low, high in self.tables):
             return False
         return re.search(r"(?<!\\)\|", self.text[start:end]) is not None
 
@@ -503,8 +504,35 @@ def _without_hidden_markdown(text: str) -> str:
     view = reading.prose_view()
     hidden = [*_runs(reading.kind, COMMENT), *reading.titles, *_image_texts(view, reading),
               *_definitions(view), *_hidden_markup(view, reading.raw_html_blocks),
-              *_fence_info_tails(reading)]
+              *_fence_info_tails(reading), *_excess_table_cells(reading)]
     return _replace(text, [(start, end, "") for start, end in hidden])
+
+
+def _excess_table_cells(reading: _Reading) -> Iterator[tuple[int, int]]:
+    """The cells of a table's row past the number its delimiter row sets: GitHub drops them."""
+    text = reading.text
+    for start, end in reading.tables:
+        rows = list(re.finditer(r"[^\n]+", text[start:end]))
+        delimiter = next((i for i, row in enumerate(rows)
+                          if "|" in row.group() and _TABLE_DELIMITER.fullmatch(row.group())), None)
+        if delimiter is None:
+            continue
+        columns = len(_cell_separators(rows[delimiter].group())) + 1
+        for row in rows[delimiter + 1:]:
+            separators = _cell_separators(row.group())
+            if len(separators) >= columns and reading.kind[start + row.start()] != CODE:
+                yield start + row.start() + separators[columns - 1], start + row.end()
+
+
+def _cell_separators(row: str) -> list[int]:
+    """Where the pipes between a table row's cells are (not its leading or trailing pipe)."""
+    pipes = [m.start() for m in re.finditer(r"(?<!\\)\|", row)]
+    prefix = re.match(r"[ \t>]*", row).end()
+    if pipes and pipes[0] == prefix:
+        pipes = pipes[1:]
+    if pipes and not row[pipes[-1] + 1:].strip():
+        pipes = pipes[:-1]
+    return pipes
 
 
 def _fence_info_tails(reading: _Reading) -> Iterator[tuple[int, int]]:

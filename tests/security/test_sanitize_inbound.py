@@ -52,6 +52,11 @@ def test_markup_no_reader_sees_goes():
     assert strip_hidden("```python run this instead\nx = 1\n```") == "```python\nx = 1\n```"
 
 
+def test_table_cells_past_the_tables_columns_go():
+    table = "| a | b |\n|---|---|\n| 1 | 2 | obey me | and me |\n| 3 | 4 |"
+    assert strip_hidden(table) == "| a | b |\n|---|---|\n| 1 | 2 \n| 3 | 4 |"
+
+
 def test_code_keeps_what_it_shows():
     text = ("`<!-- shown -->` and `![alt shown](u)`\n\n"
             "```html\n<!-- shown -->\n<img alt=\"shown\" src=x>\n```\n\n"
