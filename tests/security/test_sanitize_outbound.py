@@ -6,6 +6,7 @@ import pytest
 
 from bot import pullrequest
 from bot.sanitize import code_fence, code_span, neutralise, neutralise_line
+from bot.worklog import WorkLogEntry, render_entry_body
 
 LIVE_MENTION = re.compile(r"(?<![`\w])@[A-Za-z0-9][\w/-]*(?!`)")
 
@@ -48,6 +49,15 @@ def test_the_bots_own_closing_keyword_is_the_one_read_back_from_its_pull_request
     body = pullrequest.render_body(entry_body=entry, footer="f", marker_kind="issue-42", closes=42)
     assert pullrequest.closes_of(body) == 42
     assert pullrequest.marker_kind_of(body) == "issue-42"
+
+
+def test_no_fence_in_the_entry_can_swallow_the_bots_own_lines():
+    entry = neutralise("See:\n```\n````not a closing fence\n```\nDone.")
+    body = pullrequest.render_body(
+        entry_body=render_entry_body(WorkLogEntry(title="t", task_summary=entry)),
+        footer="f", marker_kind="issue-42", closes=42)
+    before_closes = body.split("\nCloses #42\n")[0]
+    assert len(re.findall(r"(?m)^```\s*$", before_closes)) == 2  # its own fence, closed once
 
 
 def test_comments_and_fake_markers_go():
