@@ -170,6 +170,7 @@ def neutralise(text: str, *, markdown: bool = True) -> str:
     if not markdown:
         return _ACTIVE_TEXT.sub(lambda match: _wrap_plain(text, match), text)
     text = _without_comments(text)
+    text = _with_references_decoded(text)
     return _inert(text, _Reading(text, raw_html=False, wrapped=True))
 
 
@@ -276,7 +277,8 @@ class _Reading:
             if char == "\n":
                 index += 1
             elif char == "\\":
-                escapes = text[index + 1:index + 2] in _ASCII_PUNCTUATION
+                # Raw HTML and bare URLs take a backslash as it is.
+                escapes = text[index + 1:index + 2] in _ASCII_PUNCTUATION and html_ends is None
                 index += 2 if escapes and not self._in_url_word(index) else 1
             elif char == "<":
                 index, unsure = self._angle(index, unsure)
@@ -299,13 +301,20 @@ class _Reading:
     def _angle(self, index: int, unsure: bool) -> tuple[int, bool]:
         text = self.text
         if text.startswith("<!--", index):
-            # `<!-->` closes at once for some HTML parsers and not for others: the longer.
             close = text.find("-->", index + 4)
+            before = text[text.rfind("\n", 0, index) + 1:index]
+            opens_block = re.fullmatch(_CONTAINER, before) is not None
+            if text.startswith(("<!-->", "<!--->"), index):
+                # Closed at once for some HTML parsers, open to some later `-->` for others.
+                close = -1
+            elif close >= self.chunk_end(index) and not opens_block:
+                # Inline, or in an HTML block, a comment ends within its paragraph or block;
+                # past it GitHub reads on in a way not followed here: hide the rest.
+                close = -1
             end = len(text) if close < 0 else close + 3
             self._mark(index, end, COMMENT)
             # A comment opening a line is an HTML block: the rest of its last line is raw HTML.
-            before = text[text.rfind("\n", 0, index) + 1:index]
-            return end, unsure or (self.raw_html and re.fullmatch(_CONTAINER, before) is not None)
+            return end, unsure or (self.raw_html and opens_block)
         if self.raw_html and not text[index + 1:index + 2].isspace():
             # A tag or an autolink takes the backticks inside it away from code spans.
             close = text.find(">", index, self.chunk_end(index))
@@ -622,11 +631,16 @@ def _hidden_markup(view: str, raw_html_blocks: list[tuple[int, int]]) -> Iterato
 
 
 def _without_comments(text: str) -> str:
-    """No comments outside code, and there the character references that spell letters,
-    digits, `@` or `#` decoded (so that `&#64;login` is seen for the mention it is)."""
     reading = _Reading(text, raw_html=False, wrapped=True)
-    edits = [(start, end, _gap(text, start, end)) for start, end in _runs(reading.kind, COMMENT)]
-    for match in _CHARACTER_REFERENCE.finditer(reading.prose_view()):
+    return _replace(text, [(start, end, _gap(text, start, end))
+                           for start, end in _runs(reading.kind, COMMENT)])
+
+
+def _with_references_decoded(text: str) -> str:
+    """Character references in prose that spell letters, digits, `@` or `#`, decoded, so that
+    `&#64;login` is seen for the mention it is. None of them changes what is code."""
+    edits = []
+    for match in _CHARACTER_REFERENCE.finditer(_Reading(text, raw_html=False, wrapped=True).prose_view()):
         char = html.unescape(match.group())
         if len(char) == 1 and char.isascii() and (char.isalnum() or char in "@#"):
             edits.append((match.start(), match.end(), char))

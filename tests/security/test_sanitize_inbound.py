@@ -82,6 +82,12 @@ def test_diff_hunks_lose_only_invisible_characters():
     "| a | b |\n|---|---|\n| `x | <!-- hidden --> | y` |",
     # A bare URL runs on over backticks and backslashes.
     "https://example.com/\\<!-- hidden -->",
+    # Raw HTML takes a backslash as it is.
+    "<div>\\<!-- hidden --></div>",
+    # `<!-->` ends at once for some HTML parsers and runs on for others.
+    "a <!--> hidden --> b",
+    # A comment left open at the end of its paragraph is read on in ways not followed.
+    "a <!-- x\n\n<pre>\n<!--> hidden",
 ])
 def test_ambiguous_markdown_is_read_as_prose(text):
     assert "hidden" not in strip_hidden(text)
