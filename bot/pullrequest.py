@@ -20,14 +20,18 @@ _MARKER = re.compile(r"<!-- " + re.escape(MARKER_PREFIX) + r":([\w.-]+) -->")
 
 
 def closes_of(body: str) -> int | None:
-    """The issue an existing PR body closes (kept when the body is rewritten)."""
-    match = _CLOSES.search(body or "")
-    return int(match.group(1)) if match else None
+    """The issue an existing PR body closes (kept when the body is rewritten).
+
+    The bot writes its own line after the agent's entry, whose code may hold anything: the
+    last match is the bot's."""
+    matches = _CLOSES.findall(body or "")
+    return int(matches[-1]) if matches else None
 
 
 def marker_kind_of(body: str) -> str | None:
-    match = _MARKER.search(body or "")
-    return match.group(1) if match else None
+    """The kind in the body's marker, which the bot writes last."""
+    matches = _MARKER.findall(body or "")
+    return matches[-1] if matches else None
 
 
 def title_for(entry_title: str) -> str:

@@ -14,6 +14,7 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot import database
+from bot.redact import register_secret
 
 
 class Settings(BaseSettings):
@@ -126,5 +127,14 @@ class Settings(BaseSettings):
 
 
 def load_settings(**overrides) -> Settings:
-    """Read the settings once; tests pass overrides instead of patching the environment."""
-    return Settings(**overrides)
+    """Read the settings once; tests pass overrides instead of patching the environment.
+
+    Every configured secret is registered for redaction here, the one place that reads them,
+    so no log line, comment or check run shows one, however it is encoded.
+    """
+    settings = Settings(**overrides)
+    for secret in (settings.private_key_pem(), settings.webhook_secret, settings.anthropic_api_key):
+        if isinstance(secret, SecretStr):
+            secret = secret.get_secret_value()
+        register_secret(secret, configured=True)
+    return settings

@@ -34,7 +34,7 @@ RETRY_HINT_ISSUE = "comment `/backend retry` or remove and re-add the `{label}` 
 RETRY_HINT_PR = "comment `/backend retry`"
 DONE_PUSHED = "✅ **Done.** Pushed {commit} to this pull request: {summary}"
 DONE_CHILD = (
-    "✅ **Done.** Opened {pr_link} into this pull request's branch `{branch}` (backend-bot "
+    "✅ **Done.** Opened {pr_link} into this pull request's branch {branch} (backend-bot "
     "never pushes to someone else's branch): {summary}"
 )
 NO_CHANGES_PR = "ℹ️ **Finished without changes.** The agent changed no file: {summary}"
@@ -50,8 +50,8 @@ CLOSED_PR = (
     "This pull request is {state}, so backend-bot will not work on it. Reopen it first, or "
     "describe the work in an issue and label it `{label}`."
 )
-THREAD_CHANGED = "{marker}\nChanged `{path}` in {commit}. {answer}"
-THREAD_UNCHANGED = "{marker}\nNo change to `{path}` in {commit_or_round}. {answer}"
+THREAD_CHANGED = "{marker}\nChanged {path} in {commit}. {answer}"
+THREAD_UNCHANGED = "{marker}\nNo change to {path} in {commit_or_round}. {answer}"
 THREAD_NO_ANSWER = "The agent gave no specific answer for this comment; see the pull request's description."
 
 REFUSED = (
@@ -67,6 +67,7 @@ CONFIG_INVALID = (
     "{problems}\n\nFix the file on the default branch, then {retry_hint}."
 )
 QUESTION_COMMENT = "{marker}\n❓ @{login}, before going on the agent asks:\n\n{question}"
+QUESTION_REPLY = "❓ @{login}, before going on the agent asks:\n\n{question}"
 
 _CHECK = {"completed": "x", "in_progress": " ", "pending": " "}
 

@@ -124,7 +124,7 @@ def format_timestamp(value: datetime) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-_FENCE_RE = re.compile(r"^\s{0,3}(`{3,}|~{3,})")
+_FENCE_RE = re.compile(r"^\s{0,3}(`{3,}|~{3,})(.*)$")
 _BODY_HEADING_RE = re.compile(r"^(\s{0,3})(#{1,3})(\s)")
 
 
@@ -134,11 +134,11 @@ def _demote_headings(text: str) -> str:
     for line in text.splitlines():
         marker = _FENCE_RE.match(line)
         if marker:
-            token = marker.group(1)
+            token, rest = marker.groups()
             if fence is None:
-                fence = token
-            elif token[0] == fence[0] and len(token) >= len(fence):
-                fence = None
+                fence = None if token[0] == "`" and "`" in rest else token
+            elif token[0] == fence[0] and len(token) >= len(fence) and not rest.strip():
+                fence = None  # only a bare fence closes; "````python" inside is text
         elif fence is None:
             line = _BODY_HEADING_RE.sub(lambda m: m.group(1) + "####" + m.group(3), line)
             if _RULE_RE.match(line):

@@ -7,12 +7,16 @@ and are filled strictly: a missing value is an error, not a silent blank.
 
 from __future__ import annotations
 
-import re
 import string
 from functools import cache
 from pathlib import Path
 
+from bot.sanitize import code_fence, strip_hidden
+
 PROMPTS_DIR = Path(__file__).parent
+# Fence languages that GitHub renders as Markdown (and so can hide things in); any other
+# language is code, which GitHub shows as it is.
+MARKDOWN_INFOS = frozenset({"text", "markdown", "md"})
 
 
 @cache
@@ -29,19 +33,19 @@ def render(name: str, **values: object) -> str:
     return string.Template(load(name)).substitute({k: str(v) for k, v in values.items()})
 
 
-_BACKTICK_RUN = re.compile(r"`+")
-
-
 def fence(text: str, label: str, *, info: str = "text", untrusted: bool = True) -> str:
     """Wrap text in a code fence the text itself cannot close, labelled with where it came from.
 
     The fence is one backtick longer than the longest run of backticks inside the text
     (at least three), so nothing in the text can end it early. With `untrusted` (the default,
-    for anything written on GitHub by users) the label says it is data, not instructions.
+    for anything written on GitHub by users) what GitHub does not show its readers is removed
+    first, and the label says the text is data, not instructions.
     """
-    text = (text or "").replace("\r\n", "\n").rstrip("\n")
-    longest = max((len(m.group(0)) for m in _BACKTICK_RUN.finditer(text)), default=0)
-    ticks = "`" * max(3, longest + 1)
+    text = (text or "").replace("\r\n", "\n")
+    if untrusted:
+        text = strip_hidden(text, markdown=info in MARKDOWN_INFOS)
+    text = text.rstrip("\n")
+    ticks = code_fence(text)
     if not untrusted:
         return f"{ticks}{info} {label}\n{text}\n{ticks}"
     return (

@@ -15,6 +15,7 @@ from pathlib import Path
 import prompts
 from bot import confined
 from bot.github import git
+from bot.sanitize import strip_hidden
 from bot.worklog import WORKLOG_FILE, recent_entries, render_entry
 
 INSTRUCTION_FILES = ("CLAUDE.md", "AGENTS.md")
@@ -87,8 +88,8 @@ def pull_request_task(
         description=prompts.fence(description or "(no description)", f"pull request #{number} description"),
         requester=f"@{requester}",
         repo=repo,
-        head=head,
-        base=base,
+        head=_one_line(head),
+        base=_one_line(base),
     )
 
 
@@ -117,7 +118,7 @@ def review_task(
         prompts.render(
             "review-comment",
             index=i,
-            path=c.path.replace("`", ""),
+            path=_one_line(c.path).replace("`", ""),
             line=c.line if c.line is not None else "(outdated)",
             diff_hunk=prompts.fence(c.diff_hunk, f"diff hunk of comment {i}", info="diff"),
             body=prompts.fence(c.body, f"review comment {i} by @{reviewer}"),
@@ -142,7 +143,8 @@ def local_task(task: str, *, requester: str = "The operator") -> str:
 
 
 def _one_line(text: str) -> str:
-    return " ".join((text or "").split()).replace('"', "'")
+    # Titles, branch names and paths are plain text on GitHub: only invisible characters hide.
+    return " ".join(strip_hidden(text or "", markdown=False).split()).replace('"', "'")
 
 
 # ---------------------------------------------------------------------------------------

@@ -28,6 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from bot import confined
 from bot.agent.sandbox import Sandbox, cap_text
 from bot.logs import get_logger
+from bot.sanitize import neutralise, neutralise_line
 from bot.worklog import SECTIONS, WorkLogEntry
 
 log = get_logger(__name__)
@@ -438,7 +439,12 @@ _TODO_MARK = {"pending": "[ ]", "in_progress": "[~]", "completed": "[x]"}
 
 
 async def todo_write_tool(ctx: ToolContext, args: TodoWriteInput) -> str:
-    ctx.todos = [todo.model_dump() for todo in args.todos]
+    # The plan is shown on GitHub, one line per item of the status comment's checklist.
+    ctx.todos = [
+        {**todo.model_dump(), "content": neutralise_line(todo.content),
+         "activeForm": neutralise_line(todo.activeForm)}
+        for todo in args.todos
+    ]
     if ctx.on_todos is not None:
         try:
             await ctx.on_todos(list(ctx.todos))
@@ -453,7 +459,7 @@ class AskQuestionInput(_Input):
 
 
 async def ask_question_tool(ctx: ToolContext, args: AskQuestionInput) -> str:
-    ctx.question = args.question.strip()
+    ctx.question = neutralise(args.question.strip())  # posted on GitHub as it is
     return "Your question was sent to the requester. The run ends here."
 
 
@@ -471,7 +477,12 @@ class FinishWorkInput(_Input):
 
 
 async def finish_work_tool(ctx: ToolContext, args: FinishWorkInput) -> str:
-    ctx.finished = WorkLogEntry(**args.model_dump())
+    entry = WorkLogEntry(**args.model_dump())
+    # Every word of the entry reaches GitHub: the pull request, its title, the commit.
+    ctx.finished = entry.model_copy(update={
+        "title": neutralise_line(entry.title),
+        **{name: neutralise(getattr(entry, name)) for name, _ in SECTIONS},
+    })
     return "Work-log entry recorded. The run ends here."
 
 

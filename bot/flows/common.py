@@ -40,6 +40,7 @@ from bot.repo_config import (
     meets_permission,
     parse_repo_config,
 )
+from bot.sanitize import blockquote, code_fence, code_span, neutralise, neutralise_line
 from bot.worklog import (
     WORKLOG_FILE,
     WorkLogEntry,
@@ -181,7 +182,7 @@ class StatusComment:
     async def asked(self, question: str) -> None:
         """The run ended on the agent's question: say so, with the question."""
         await self.show(status_text.Status(
-            status_text.QUESTION.format(retry_hint=self.retry_hint), detail=f"> {question}"))
+            status_text.QUESTION.format(retry_hint=self.retry_hint), detail=blockquote(question)))
 
     async def failed(self, reason: str) -> None:
         await self.show(status_text.Status(
@@ -292,7 +293,7 @@ async def _work(ctx: JobContext, gathered: Gathered, request: WorkRequest,
     changed = await changed_files(workspace)
     if not changed:
         return WorkResult("no_changes", workspace.branch, title=entry.title,
-                          summary=entry.task_summary, usage=usage,
+                          summary=neutralise_line(entry.task_summary), usage=usage,
                           key_decisions=entry.key_decisions)
 
     tests = await run_repository_tests(workspace, sandbox, config)
@@ -311,7 +312,7 @@ async def _work(ctx: JobContext, gathered: Gathered, request: WorkRequest,
                       protected={gathered.default_branch, request.base_branch})
     return WorkResult(
         "committed", workspace.branch, sha=sha, title=entry.title,
-        entry_body=render_entry_body(entry), summary=entry.task_summary,
+        entry_body=render_entry_body(entry), summary=neutralise_line(entry.task_summary),
         earlier=await _earlier_entries(workspace, entry), usage=usage,
         continued=workspace.continued, tests=tests, key_decisions=entry.key_decisions,
         changed_files=changed,
@@ -325,7 +326,7 @@ async def _already_committed(workspace: Workspace) -> WorkResult:
                                 cwd=workspace.path)
     return WorkResult(
         "committed", workspace.branch, sha=sha, title=entry.title,
-        entry_body=render_entry_body(entry), summary=entry.task_summary,
+        entry_body=render_entry_body(entry), summary=neutralise_line(entry.task_summary),
         earlier=await _earlier_entries(workspace, entry), continued=True,
         key_decisions=entry.key_decisions, changed_files=changed.split(),
     )
@@ -347,8 +348,10 @@ async def _earlier_entries(workspace: Workspace, latest: WorkLogEntry) -> list[s
 
 def _commit_message(entry: WorkLogEntry, login: str, user_id: int, job_id: int) -> str:
     summary = entry.task_summary.strip().split("\n\n")[0]
+    # GitHub reads a commit message as plain text: a closing keyword in it acts even in code.
+    text = neutralise(f"{entry.title}\n\n{summary}", markdown=False)
     return redact(
-        f"{entry.title}\n\n{summary}\n\n"
+        f"{text}\n\n"
         f"Co-authored-by: {login} <{user_id}+{login}@users.noreply.github.com>\n"
         f"{JOB_TRAILER}: {job_id}\n"
     )
@@ -387,11 +390,11 @@ def _with_bot_tests(agent_text: str, tests: dict) -> str:
     else:
         verdict = f"failed (exit {tests['exit_code']}, {tests['duration']} s)"
     what = "setup command" if tests["setup_failed"] else "test command"
-    longest = max((len(run) for run in tests["output"].split("`") if not run), default=0)
-    fence = "`" * max(3, longest + 1)
+    output = tests["output"] or "(no output)"
+    fence = code_fence(output)  # the repository prints what it likes
     report = (
-        f"**The bot's own run of the {what}:** `{tests['command']}` {verdict}.\n\n"
-        f"{fence}text\n{tests['output'] or '(no output)'}\n{fence}"
+        f"**The bot's own run of the {what}:** {code_span(tests['command'])} {verdict}.\n\n"
+        f"{fence}text\n{output}\n{fence}"
     )
     agent_text = agent_text.strip()
     return f"{agent_text}\n\n{report}" if agent_text else report
@@ -420,12 +423,13 @@ async def report_check_run(client: InstallationClient, repo: str, result: WorkRe
     if not result.tests or not result.sha:
         return
     tests = result.tests
+    fence = code_fence(tests["output"])  # the repository prints what it likes
     await client.create_check_run(
         repo, name="backend-bot / tests", head_sha=result.sha, status="completed",
         conclusion="success" if tests["passed"] else "failure",
         title=f"`{tests['command']}` " + ("passed" if tests["passed"] else "failed"),
         summary=f"Run by backend-bot in its sandbox in {tests['duration']} s.",
-        text=f"```\n{tests['output']}\n```",
+        text=f"{fence}\n{tests['output']}\n{fence}",
     )
 
 

@@ -32,6 +32,7 @@ from bot.flows.common import (
     update_own_pull,
     work,
 )
+from bot.sanitize import code_fence, code_span
 from bot.workspace import slugify
 
 
@@ -90,8 +91,12 @@ def _instruction(spec: dict) -> str:
     if spec.get("comment_kind") != "review_comment":
         return text
     hunk = spec.get("diff_hunk") or "(no diff hunk)"
-    return (f"{text}\n\n(Written on the review thread of `{spec.get('path')}` line "
-            f"{spec.get('line')}, which points at this part of the diff:)\n{hunk}")
+    # Fenced, the hunk is read as the code it is when the instruction is stripped of what
+    # GitHub hides (bot.sanitize): its comments are code, its invisible characters are not.
+    ticks = code_fence(hunk)
+    return (f"{text}\n\n(Written on the review thread of {code_span(spec.get('path') or '')} "
+            f"line {spec.get('line')}, which points at this part of the diff:)\n"
+            f"{ticks}diff\n{hunk}\n{ticks}")
 
 
 async def _read_pull(ctx: JobContext) -> dict:
@@ -111,7 +116,8 @@ async def _conclude(ctx: JobContext, gathered: Gathered, status: StatusComment,
     if result.outcome == "question":
         await ctx.step("report", status.asked, result.question, retries=3)
         if spec.get("comment_kind") == "review_comment":
-            await reply(ctx, f"❓ @{spec['requester']}: {result.question}", kind="question")
+            await reply(ctx, status_text.QUESTION_REPLY.format(
+                login=spec["requester"], question=result.question), kind="question")
         return "waiting for an answer to the agent's question"
     if result.outcome == "no_changes":
         text = status_text.NO_CHANGES_PR.format(summary=result.summary or result.title)
@@ -127,7 +133,7 @@ async def _conclude(ctx: JobContext, gathered: Gathered, status: StatusComment,
     else:
         pr = await ctx.step("publish", _open_child_pull, ctx, gathered, result, base, retries=3)
         text = status_text.DONE_CHILD.format(pr_link=f"[#{pr['number']}]({pr['html_url']})",
-                                             branch=base, summary=result.summary)
+                                             branch=code_span(base), summary=result.summary)
     await ctx.step("report", status.show, status_text.Status(text), retries=3)
     if spec.get("comment_kind") == "review_comment":
         await reply(ctx, text, kind="done")

@@ -25,6 +25,7 @@ from bot.flows.common import (
     update_own_pull,
     work,
 )
+from bot.sanitize import code_span, neutralise_line
 
 _ANSWER = re.compile(r"(?im)^[\s>*_-]*comment\s+(\d+)\s*[:.)-]\s*")
 
@@ -89,7 +90,7 @@ def answers_by_comment(key_decisions: str) -> dict[int, str]:
     answers = {}
     for match, following in zip(matches, [*matches[1:], None]):
         end = following.start() if following else len(key_decisions)
-        answers[int(match.group(1))] = " ".join(key_decisions[match.end():end].split())
+        answers[int(match.group(1))] = neutralise_line(key_decisions[match.end():end])
     return answers
 
 
@@ -128,9 +129,11 @@ async def _reply_on_threads(ctx: JobContext, review: dict, result: WorkResult) -
         answer = answers.get(index) or status_text.THREAD_NO_ANSWER
         if result.sha and comment["path"] in result.changed_files:
             body = status_text.THREAD_CHANGED.format(
-                marker=marker, path=comment["path"], commit=result.sha[:7], answer=answer)
+                marker=marker, path=code_span(comment["path"]), commit=result.sha[:7],
+                answer=answer)
         else:
             where = result.sha[:7] if result.sha else "this round"
             body = status_text.THREAD_UNCHANGED.format(
-                marker=marker, path=comment["path"], commit_or_round=where, answer=answer)
+                marker=marker, path=code_span(comment["path"]), commit_or_round=where,
+                answer=answer)
         await client.reply_to_review_comment(spec["repo"], spec["number"], comment["id"], body)

@@ -1,9 +1,10 @@
 """What the bot does on GitHub as one installation: small typed async operations.
 
 Each method takes `repo` as "owner/name" and returns a small frozen dataclass (or a plain
-value). Every text the bot writes to GitHub (comments, replies, PR titles and bodies) goes
-through `redact` here, whoever composed it. Errors are `bot.github.errors` exceptions; "not there" answers that flows expect
-(a missing file, a user with no access, no status comment yet) are `None`/"none" instead.
+value). Every text the bot writes to GitHub (comments, replies, PR titles and bodies, check
+runs) goes through `redact` here, whoever composed it. Errors are `bot.github.errors`
+exceptions; "not there" answers that flows expect (a missing file, a user with no access, no
+status comment yet) are `None`/"none" instead.
 """
 
 from __future__ import annotations
@@ -616,8 +617,8 @@ def _check_fields(conclusion, details_url, external_id, title, summary, text) ->
     if external_id is not None:
         fields["external_id"] = external_id
     if title is not None or summary is not None:
-        output = {"title": title or "", "summary": summary or ""}
+        output = {"title": redact(title or ""), "summary": redact(summary or "")}
         if text is not None:
-            output["text"] = text
+            output["text"] = redact(text)
         fields["output"] = output
     return fields
