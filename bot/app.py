@@ -11,7 +11,7 @@ from starlette.applications import Starlette
 from bot.engine import Engine
 from bot.errors import UserFacingError
 from bot.flows import register_flows
-from bot.flows.common import Services
+from bot.flows.services import Services
 from bot.github.app import GitHubApp
 from bot.jobstore import JobStore
 from bot.logs import get_logger

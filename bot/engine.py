@@ -65,6 +65,15 @@ def is_transient(error: BaseException) -> bool:
     return isinstance(error, (TransientError, httpx.TransportError, ConnectionError, TimeoutError))
 
 
+# What a job's function sees when it is cancelled (from GitHub or the command line): DBOS
+# interrupts a preemptible step with its own error, a flow may raise ours.
+CANCELLATION_ERRORS: tuple[type[BaseException], ...] = (DBOSWorkflowCancelledError, JobCancelled)
+
+
+def is_cancellation(error: BaseException) -> bool:
+    return isinstance(error, CANCELLATION_ERRORS)
+
+
 @dataclass
 class JobContext:
     """What a job's function is given: the job, the settings, shared services, durable steps."""
@@ -287,7 +296,7 @@ class Engine:
         started = time.monotonic()
         try:
             result = await fn(JobContext(job, self.settings, self, self.services))
-        except (DBOSWorkflowCancelledError, JobCancelled):
+        except CANCELLATION_ERRORS:
             log.info("job %s cancelled", job.id)
             await self._finish(job, "cancelled", error="cancelled")
             return None

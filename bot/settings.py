@@ -1,6 +1,6 @@
 """The process's settings: read once, from the environment and `.env`, nowhere else.
 
-Names follow DESIGN.md (and Probot where Probot has one). Secrets are `SecretStr`, so
+Names are README.md's "Environment" table (Probot's where Probot has one). Secrets are `SecretStr`, so
 they print as stars in reprs, logs and tracebacks.
 """
 

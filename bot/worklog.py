@@ -1,6 +1,6 @@
 """BACKEND_WORK_LOG.md: the typed entry, its Markdown form, and a tolerant parser.
 
-The format is the contract in DESIGN.md::
+The format is a contract (README.md, "`BACKEND_WORK_LOG.md`")::
 
     ## 2026-11-26T14:03:00Z — Add profile endpoints (#42)
 
@@ -40,7 +40,7 @@ before starting new work, so keep the headings if you edit by hand.
 
 """
 
-# (field name, heading) in the order DESIGN.md fixes.
+# (field name, heading) in the order the format fixes.
 SECTIONS: tuple[tuple[str, str], ...] = (
     ("task_summary", "Task Summary"),
     ("files_modified", "Files Modified/Created"),

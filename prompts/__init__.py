@@ -1,6 +1,6 @@
 """Prompt files and the helpers that fill them.
 
-Prompts live as Markdown next to this module (STYLE.md: text in files, not in logic).
+Prompts live as Markdown next to this module: text in files, not in logic.
 Templates use `string.Template` placeholders (`$name`, `${name}`; `$$` for a dollar sign)
 and are filled strictly: a missing value is an error, not a silent blank.
 """

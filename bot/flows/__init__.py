@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from bot.engine import Engine
-from bot.flows import ack, config, control, issue, pull_request, review
-from bot.flows.common import Services
+from bot.flows import ack, config, control, issue, pr_command, review
+from bot.flows.services import Services
 
 KINDS = {
     "issue": issue.run,
-    "pr_command": pull_request.run,
+    "pr_command": pr_command.run,
     "review": review.run,
     "control": control.run,
     "config": config.run,

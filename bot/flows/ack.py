@@ -6,16 +6,11 @@ from __future__ import annotations
 
 import asyncio
 
-from bot import status as status_text
+from bot import texts
 from bot.engine import JobContext
-from bot.flows.common import (
-    StatusComment,
-    acknowledge,
-    gather,
-    installation,
-    reaction_target,
-    refusal,
-)
+from bot.flows.gather import gather, refusal
+from bot.flows.services import installation
+from bot.flows.status_comment import StatusComment, acknowledge, reaction_target
 
 
 async def run(ctx: JobContext) -> str:
@@ -39,11 +34,11 @@ async def run(ctx: JobContext) -> str:
 
         if not await ctx.step("read pull request", runnable, retries=3):
             return "nothing to say: the job will explain"
-    hint = (status_text.RETRY_HINT_ISSUE.format(label=gathered.repo_config.label)
-            if spec["for_kind"] == "issue" else status_text.RETRY_HINT_PR)
+    hint = gathered.retry_hint(issue=spec["for_kind"] == "issue")
     status = StatusComment(ctx, spec["number"], hint, job_id=job.id)
     target, target_id = reaction_target(spec)
     await acknowledge(ctx, status, reaction_target=target, reaction_id=target_id,
-                      headline=status_text.QUEUED_BEHIND.format(ahead=ahead,
-                                                                number=spec["number"]))
+                      headline=texts.QUEUED_BEHIND.format(
+                          ahead=ahead, number=spec["number"],
+                          command=gathered.repo_config.command))
     return f"job {job.id} acknowledged, {ahead} ahead"

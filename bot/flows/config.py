@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 
 from bot.engine import JobContext
-from bot.flows.common import installation
+from bot.flows.services import installation
 from bot.repo_config import CONFIG_PATH, RepoConfigError, parse_repo_config
 
 

@@ -11,7 +11,10 @@ import asyncio
 import time
 
 from bot.engine import JobContext
-from bot.flows.common import gather, installation, reaction_target, refusal, reply
+from bot.flows.gather import gather, refusal
+from bot.flows.publish import reply
+from bot.flows.services import installation
+from bot.flows.status_comment import reaction_target
 from bot.jobstore import Job
 from bot.repo_config import CONFIG_PATH
 from bot.routing import JobRequest, job_key

@@ -5,31 +5,23 @@ A second trigger for the same issue continues the bot's branch and updates its p
 
 from __future__ import annotations
 
-from bot import pullrequest
-from bot import status as status_text
+from bot import markers, pr_body, texts
 from bot.agent import issue_task
 from bot.engine import JobContext
 from bot.errors import UserFacingError
 from bot.github import git
 from bot.workspace import slugify
-
-from bot.flows.common import (
-    Gathered,
+from bot.flows.gather import Gathered, gather, refusal
+from bot.flows.publish import footer, report_check_run, request_review
+from bot.flows.services import installation, services
+from bot.flows.status_comment import (
+    Status,
     StatusComment,
-    WorkRequest,
-    WorkResult,
     acknowledge,
-    footer,
-    gather,
     guarded,
-    installation,
     reaction_target,
-    refusal,
-    report_check_run,
-    request_review,
-    services,
-    work,
 )
+from bot.flows.work import WorkRequest, WorkResult, work
 
 MAX_COMMENTERS_CHECKED = 20
 WRITE_LEVELS = frozenset({"write", "maintain", "admin"})
@@ -39,13 +31,11 @@ async def run(ctx: JobContext) -> str:
     spec = ctx.job.spec
     repo, number = spec["repo"], spec["number"]
     gathered = await gather(ctx)
-    label = gathered.config["label"] if gathered.config else "backend"
-    status = StatusComment(
-        ctx, number, status_text.RETRY_HINT_ISSUE.format(label=label))
+    status = StatusComment(ctx, number, gathered.retry_hint(issue=True))
 
     async def flow() -> str:
         if gathered.config_error:
-            raise UserFacingError(status_text.CONFIG_INVALID.format(
+            raise UserFacingError(texts.CONFIG_INVALID.format(
                 problems=gathered.config_error, retry_hint=status.retry_hint))
         refused = refusal(gathered, spec["requester"])
         if refused:
@@ -77,7 +67,7 @@ async def _refuse(ctx: JobContext, number: int, text: str) -> None:
     async def post() -> None:
         client = await installation(ctx)
         await client.upsert_comment(ctx.job.spec["repo"], number,
-                                    status_text.marker(f"refused-job-{ctx.job.id}"), text)
+                                    markers.status(f"refused-job-{ctx.job.id}"), text)
 
     await ctx.step("refuse", post, retries=3)
 
@@ -122,18 +112,18 @@ async def _conclude(ctx: JobContext, gathered: Gathered, status: StatusComment,
         async def ask() -> None:
             client = await installation(ctx)
             kind = f"question-job-{ctx.job.id}"
-            await client.upsert_comment(spec["repo"], number, status_text.marker(kind),
-                                        status_text.QUESTION_COMMENT.format(
-                                            marker=status_text.marker(kind),
+            await client.upsert_comment(spec["repo"], number, markers.status(kind),
+                                        texts.QUESTION_COMMENT.format(
+                                            marker=markers.status(kind),
                                             login=spec["requester"], question=result.question))
-            await status.show(status_text.Status(
-                status_text.QUESTION.format(retry_hint=status.retry_hint)))
+            await status.show(Status(
+                texts.QUESTION.format(retry_hint=status.retry_hint)))
 
         await ctx.step("ask", ask, retries=3)
         return "waiting for an answer to the agent's question"
     if result.outcome == "no_changes":
-        await ctx.step("report", status.show, status_text.Status(
-            status_text.NO_CHANGES.format(summary=result.summary or result.title)), retries=3)
+        await ctx.step("report", status.show, Status(
+            texts.NO_CHANGES.format(summary=result.summary or result.title)), retries=3)
         return "finished without changes"
 
     pr = await ctx.step("publish", _publish, ctx, gathered, result, retries=3)
@@ -141,8 +131,8 @@ async def _conclude(ctx: JobContext, gathered: Gathered, status: StatusComment,
     async def report() -> None:
         client = await installation(ctx)
         link = f"[#{pr['number']}]({pr['html_url']})"
-        headline = status_text.DONE_OPENED if pr["created"] else status_text.DONE_UPDATED
-        await status.show(status_text.Status(headline.format(pr_link=link)))
+        headline = texts.DONE_OPENED if pr["created"] else texts.DONE_UPDATED
+        await status.show(Status(headline.format(pr_link=link)))
         await client.add_reaction(spec["repo"], "issue", number, "rocket")
 
     await ctx.step("report", report, retries=3)
@@ -155,11 +145,11 @@ async def _publish(ctx: JobContext, gathered: Gathered, result: WorkResult) -> d
     repo, number = spec["repo"], spec["number"]
     client = await installation(ctx)
     model = gathered.repo_config.model or ctx.settings.anthropic_model
-    body = pullrequest.render_body(
+    body = pr_body.render_body(
         entry_body=result.entry_body, footer=footer(result, ctx.job.id, model),
         marker_kind=f"issue-{number}", closes=number, earlier=result.earlier,
     )
-    title = pullrequest.title_for(result.title)
+    title = pr_body.title_for(result.title)
     existing = await client.find_pull_by_head(repo, result.branch)
     if existing is not None and existing.state == "open":
         pr, created = await client.update_pull(repo, existing.number, title=title, body=body), False

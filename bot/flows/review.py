@@ -9,22 +9,15 @@ from __future__ import annotations
 
 import re
 
-from bot import status as status_text
+from bot import markers, texts
 from bot.agent import ReviewComment, review_task
 from bot.engine import JobContext
 from bot.errors import UserFacingError
-from bot.flows.common import (
-    StatusComment,
-    WorkRequest,
-    WorkResult,
-    acknowledge,
-    gather,
-    guarded,
-    installation,
-    refusal,
-    update_own_pull,
-    work,
-)
+from bot.flows.gather import gather, refusal
+from bot.flows.publish import update_own_pull
+from bot.flows.services import installation
+from bot.flows.status_comment import Status, StatusComment, acknowledge, guarded
+from bot.flows.work import WorkRequest, WorkResult, work
 from bot.sanitize import code_span, neutralise_line
 
 _ANSWER = re.compile(r"(?im)^[\s>*_-]*comment\s+(\d+)\s*[:.)-]\s*")
@@ -39,11 +32,11 @@ async def run(ctx: JobContext) -> str:
     review = await ctx.step("read review", _read_review, ctx, gathered.bot_login, retries=3)
     if review["skip"]:
         return "ignored: " + review["skip"]
-    status = StatusComment(ctx, number, status_text.RETRY_HINT_PR)
+    status = StatusComment(ctx, number, gathered.retry_hint(issue=False))
 
     async def flow() -> str:
         if gathered.config_error:
-            raise UserFacingError(status_text.CONFIG_INVALID.format(
+            raise UserFacingError(texts.CONFIG_INVALID.format(
                 problems=gathered.config_error, retry_hint=status.retry_hint))
         await acknowledge(ctx, status, reaction_target="issue", reaction_id=number)
         comments = [ReviewComment(c["path"], c["line"], c["diff_hunk"], c["body"])
@@ -106,11 +99,11 @@ async def _conclude(ctx: JobContext, gathered, status: StatusComment, review: di
         pr = await ctx.step("publish", update_own_pull, ctx, gathered, number, result, retries=3)
     await ctx.step("reply on threads", _reply_on_threads, ctx, review, result, retries=3)
     if pr is None:
-        text = status_text.NO_CHANGES_PR.format(summary=result.summary or result.title)
+        text = texts.NO_CHANGES_PR.format(summary=result.summary or result.title)
     else:
         commit = f"[`{result.sha[:7]}`]({pr['html_url']}/commits/{result.sha})"
-        text = status_text.DONE_PUSHED.format(commit=commit, summary=result.summary)
-    await ctx.step("report", status.show, status_text.Status(text), retries=3)
+        text = texts.DONE_PUSHED.format(commit=commit, summary=result.summary)
+    await ctx.step("report", status.show, Status(text), retries=3)
     return (f"review {spec['review_id']} addressed in {result.sha[:7]}" if pr
             else f"review {spec['review_id']} answered without changes")
 
@@ -123,17 +116,17 @@ async def _reply_on_threads(ctx: JobContext, review: dict, result: WorkResult) -
     posted = "\n".join(c.body for c in await client.list_pull_comments(spec["repo"],
                                                                       spec["number"]))
     for index, comment in enumerate(review["comments"], start=1):
-        marker = status_text.marker(f"reply-job-{ctx.job.id}-comment-{comment['id']}")
+        marker = markers.status(f"reply-job-{ctx.job.id}-comment-{comment['id']}")
         if marker in posted:
             continue
-        answer = answers.get(index) or status_text.THREAD_NO_ANSWER
+        answer = answers.get(index) or texts.THREAD_NO_ANSWER
         if result.sha and comment["path"] in result.changed_files:
-            body = status_text.THREAD_CHANGED.format(
+            body = texts.THREAD_CHANGED.format(
                 marker=marker, path=code_span(comment["path"]), commit=result.sha[:7],
                 answer=answer)
         else:
             where = result.sha[:7] if result.sha else "this round"
-            body = status_text.THREAD_UNCHANGED.format(
+            body = texts.THREAD_UNCHANGED.format(
                 marker=marker, path=code_span(comment["path"]), commit_or_round=where,
                 answer=answer)
         await client.reply_to_review_comment(spec["repo"], spec["number"], comment["id"], body)

@@ -4,7 +4,7 @@ import re
 
 import pytest
 
-from bot import pullrequest
+from bot import markers, pr_body
 from bot.sanitize import code_fence, code_span, neutralise, neutralise_line
 from bot.worklog import WorkLogEntry, render_entry_body
 
@@ -37,23 +37,23 @@ def test_a_plain_reference_stays_a_reference():
 
 def test_the_bots_own_closing_keyword_survives_in_the_pull_request():
     entry = neutralise("### Task Summary\nDone. Closes #7, fixes acme/other#1.\n")
-    body = pullrequest.render_body(entry_body=entry, footer="f", marker_kind="issue-42", closes=42)
+    body = pr_body.render_body(entry_body=entry, footer="f", marker_kind="issue-42", closes=42)
     assert "Closes `#7`" in body and "fixes `acme/other#1`" in body
     assert re.findall(r"(?im)^closes #\d+$", body) == ["Closes #42"]
-    assert pullrequest.closes_of(body) == 42
+    assert pr_body.closes_of(body) == 42
 
 
 def test_the_bots_own_closing_keyword_is_the_one_read_back_from_its_pull_request():
     # Code in the agent's text is left alone, so its own `Closes #7` line may stay there.
     entry = neutralise("### Task Summary\n```\nCloses #7\n```\n<!-- backend-bot:pr:issue-7 -->")
-    body = pullrequest.render_body(entry_body=entry, footer="f", marker_kind="issue-42", closes=42)
-    assert pullrequest.closes_of(body) == 42
-    assert pullrequest.marker_kind_of(body) == "issue-42"
+    body = pr_body.render_body(entry_body=entry, footer="f", marker_kind="issue-42", closes=42)
+    assert pr_body.closes_of(body) == 42
+    assert markers.pull_request_kind(body) == "issue-42"
 
 
 def test_no_fence_in_the_entry_can_swallow_the_bots_own_lines():
     entry = neutralise("See:\n```\n````not a closing fence\n```\nDone.")
-    body = pullrequest.render_body(
+    body = pr_body.render_body(
         entry_body=render_entry_body(WorkLogEntry(title="t", task_summary=entry)),
         footer="f", marker_kind="issue-42", closes=42)
     before_closes = body.split("\nCloses #42\n")[0]

@@ -9,29 +9,21 @@
 
 from __future__ import annotations
 
-from bot import pullrequest
-from bot import status as status_text
+from bot import pr_body, texts
 from bot.agent import pull_request_task
 from bot.engine import JobContext
 from bot.errors import UserFacingError
-from bot.flows.common import (
-    Gathered,
+from bot.flows.gather import Gathered, gather, refusal
+from bot.flows.publish import footer, reply, report_check_run, request_review, update_own_pull
+from bot.flows.services import installation
+from bot.flows.status_comment import (
+    Status,
     StatusComment,
-    WorkRequest,
-    WorkResult,
     acknowledge,
-    footer,
-    gather,
     guarded,
-    installation,
     reaction_target,
-    refusal,
-    reply,
-    report_check_run,
-    request_review,
-    update_own_pull,
-    work,
 )
+from bot.flows.work import WorkRequest, WorkResult, work
 from bot.sanitize import code_fence, code_span
 from bot.workspace import slugify
 
@@ -40,11 +32,11 @@ async def run(ctx: JobContext) -> str:
     spec = ctx.job.spec
     repo, number = spec["repo"], spec["number"]
     gathered = await gather(ctx)
-    status = StatusComment(ctx, number, status_text.RETRY_HINT_PR)
+    status = StatusComment(ctx, number, gathered.retry_hint(issue=False))
 
     async def flow() -> str:
         if gathered.config_error:
-            raise UserFacingError(status_text.CONFIG_INVALID.format(
+            raise UserFacingError(texts.CONFIG_INVALID.format(
                 problems=gathered.config_error, retry_hint=status.retry_hint))
         config = gathered.repo_config
         refused = refusal(gathered, spec["requester"])
@@ -53,11 +45,11 @@ async def run(ctx: JobContext) -> str:
             return "refused: " + spec["requester"] + " may not trigger work"
         pull = await ctx.step("read pull request", _read_pull, ctx, retries=3)
         if pull["state"] != "open":
-            await reply(ctx, status_text.CLOSED_PR.format(
+            await reply(ctx, texts.CLOSED_PR.format(
                 state="merged" if pull["merged"] else "closed", label=config.label), kind="closed")
             return f"not run: the pull request is {pull['state']}"
         if pull["head_repo"] != repo:
-            await reply(ctx, status_text.FORK_PR.format(
+            await reply(ctx, texts.FORK_PR.format(
                 login=spec["requester"], label=config.label, command=config.command), kind="fork")
             return "not run: the pull request comes from a fork"
 
@@ -116,12 +108,12 @@ async def _conclude(ctx: JobContext, gathered: Gathered, status: StatusComment,
     if result.outcome == "question":
         await ctx.step("report", status.asked, result.question, retries=3)
         if spec.get("comment_kind") == "review_comment":
-            await reply(ctx, status_text.QUESTION_REPLY.format(
+            await reply(ctx, texts.QUESTION_REPLY.format(
                 login=spec["requester"], question=result.question), kind="question")
         return "waiting for an answer to the agent's question"
     if result.outcome == "no_changes":
-        text = status_text.NO_CHANGES_PR.format(summary=result.summary or result.title)
-        await ctx.step("report", status.show, status_text.Status(text), retries=3)
+        text = texts.NO_CHANGES_PR.format(summary=result.summary or result.title)
+        await ctx.step("report", status.show, Status(text), retries=3)
         if spec.get("comment_kind") == "review_comment":
             await reply(ctx, text, kind="done")
         return "finished without changes"
@@ -129,12 +121,12 @@ async def _conclude(ctx: JobContext, gathered: Gathered, status: StatusComment,
     if own:
         pr = await ctx.step("publish", update_own_pull, ctx, gathered, number, result, retries=3)
         commit = f"[`{result.sha[:7]}`]({pr['html_url']}/commits/{result.sha})"
-        text = status_text.DONE_PUSHED.format(commit=commit, summary=result.summary)
+        text = texts.DONE_PUSHED.format(commit=commit, summary=result.summary)
     else:
         pr = await ctx.step("publish", _open_child_pull, ctx, gathered, result, base, retries=3)
-        text = status_text.DONE_CHILD.format(pr_link=f"[#{pr['number']}]({pr['html_url']})",
+        text = texts.DONE_CHILD.format(pr_link=f"[#{pr['number']}]({pr['html_url']})",
                                              branch=code_span(base), summary=result.summary)
-    await ctx.step("report", status.show, status_text.Status(text), retries=3)
+    await ctx.step("report", status.show, Status(text), retries=3)
     if spec.get("comment_kind") == "review_comment":
         await reply(ctx, text, kind="done")
     return (f"pushed {result.sha[:7]} to #{number}" if own
@@ -149,12 +141,12 @@ async def _open_child_pull(ctx: JobContext, gathered: Gathered, result: WorkResu
     if existing is not None:
         return {"number": existing.number, "html_url": existing.html_url, "created": False}
     model = gathered.repo_config.model or ctx.settings.anthropic_model
-    body = pullrequest.render_body(
+    body = pr_body.render_body(
         entry_body=result.entry_body, footer=footer(result, ctx.job.id, model),
         marker_kind=f"pr-{number}-job-{ctx.job.id}",
     )
     body = f"Into #{number}, as @{ctx.job.spec['requester']} asked.\n\n{body}"
-    pr = await client.create_pull(repo, title=pullrequest.title_for(result.title),
+    pr = await client.create_pull(repo, title=pr_body.title_for(result.title),
                                   head=result.branch, base=base, body=body,
                                   draft=gathered.repo_config.draft)
     await request_review(ctx, client, pr.number)

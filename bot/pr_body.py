@@ -4,19 +4,14 @@ from __future__ import annotations
 
 import re
 
+from bot import markers
 from bot.redact import redact
 
-MARKER_PREFIX = "backend-bot:pr"
 TITLE_MAX = 120
 EARLIER_HEADING = "### Earlier work on this pull request"
 
 
-def marker(kind: str) -> str:
-    return f"<!-- {MARKER_PREFIX}:{kind} -->"
-
-
 _CLOSES = re.compile(r"^Closes #(\d+)\s*$", re.M)
-_MARKER = re.compile(r"<!-- " + re.escape(MARKER_PREFIX) + r":([\w.-]+) -->")
 
 
 def closes_of(body: str) -> int | None:
@@ -26,12 +21,6 @@ def closes_of(body: str) -> int | None:
     last match is the bot's."""
     matches = _CLOSES.findall(body or "")
     return int(matches[-1]) if matches else None
-
-
-def marker_kind_of(body: str) -> str | None:
-    """The kind in the body's marker, which the bot writes last."""
-    matches = _MARKER.findall(body or "")
-    return matches[-1] if matches else None
 
 
 def title_for(entry_title: str) -> str:
@@ -54,5 +43,5 @@ def render_body(
     if earlier:
         parts.append(EARLIER_HEADING + "\n\n" + "\n".join(f"- {line}" for line in earlier))
     parts.append("---\n" + footer.strip())
-    parts.append(marker(marker_kind))
+    parts.append(markers.pull_request(marker_kind))
     return redact("\n\n".join(parts) + "\n")

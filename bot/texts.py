@@ -1,20 +1,15 @@
-"""The one status comment per trigger, edited in place: queued ▸ working ▸ done / failed.
+"""What the bot says on GitHub, as constants: the flows pick a text and fill it in.
 
-User-facing words live here as constants; the flows only pick a stage.
+`{command}` is the repository's own command word (`backend` unless its `.github/backend.yml`
+chooses another), so the texts never tell a user to type a command that does nothing there.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
-from bot.redact import redact
-
-MARKER_PREFIX = "backend-bot:status"
-
 QUEUED = "⏳ **Queued.** backend-bot will start on this shortly."
 QUEUED_BEHIND = (
     "⏳ **Queued** behind {ahead} earlier backend-bot job(s) on #{number}; this one starts "
-    "when they are done. `/backend status` lists them."
+    "when they are done. `/{command} status` lists them."
 )
 WORKING = "🛠️ **Working on it.**"
 WORKING_NO_PLAN = "The agent is reading the repository and making a plan."
@@ -30,8 +25,8 @@ QUESTION = (
 )
 FAILED = "❌ **Failed:** {reason}\n\nTo try again, {retry_hint}."
 CANCELLED = "🛑 **Cancelled** by request. To start again, {retry_hint}."
-RETRY_HINT_ISSUE = "comment `/backend retry` or remove and re-add the `{label}` label"
-RETRY_HINT_PR = "comment `/backend retry`"
+RETRY_HINT_ISSUE = "comment `/{command} retry` or remove and re-add the `{label}` label"
+RETRY_HINT_PR = "comment `/{command} retry`"
 DONE_PUSHED = "✅ **Done.** Pushed {commit} to this pull request: {summary}"
 DONE_CHILD = (
     "✅ **Done.** Opened {pr_link} into this pull request's branch {branch} (backend-bot "
@@ -56,7 +51,7 @@ THREAD_NO_ANSWER = "The agent gave no specific answer for this comment; see the 
 
 REFUSED = (
     "Sorry @{login}, only people with {permission} access to this repository can ask "
-    "backend-bot to work. A maintainer can add the label or comment `/backend …` instead."
+    "backend-bot to work. A maintainer can add the label or comment `/{command} …` instead."
 )
 REFUSED_NOT_LISTED = (
     "Sorry @{login}, this repository's `.github/backend.yml` lets only the people listed in "
@@ -68,38 +63,3 @@ CONFIG_INVALID = (
 )
 QUESTION_COMMENT = "{marker}\n❓ @{login}, before going on the agent asks:\n\n{question}"
 QUESTION_REPLY = "❓ @{login}, before going on the agent asks:\n\n{question}"
-
-_CHECK = {"completed": "x", "in_progress": " ", "pending": " "}
-
-
-def marker(kind: str) -> str:
-    return f"<!-- {MARKER_PREFIX}:{kind} -->"
-
-
-@dataclass
-class Status:
-    """What the status comment says now."""
-
-    headline: str
-    todos: list[dict] = field(default_factory=list)
-    detail: str = ""
-
-    def render(self, kind: str, job_id: int) -> str:
-        parts = [marker(kind), self.headline]
-        if self.todos:
-            parts.append(checklist(self.todos))
-        if self.detail:
-            parts.append(self.detail)
-        parts.append(FOOTER.format(job_id=job_id))
-        return redact("\n\n".join(parts))
-
-
-def checklist(todos: list[dict]) -> str:
-    lines = []
-    for todo in todos:
-        text = " ".join(str(todo.get("content", "")).split())
-        status = todo.get("status", "pending")
-        if status == "in_progress":
-            text = f"{text} ← *{' '.join(str(todo.get('activeForm') or 'working').split())}*"
-        lines.append(f"- [{_CHECK.get(status, ' ')}] {text}")
-    return "\n".join(lines)

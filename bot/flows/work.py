@@ -1,0 +1,231 @@
+"""The round of work: a checkout, the agent, the bot's own test run, one commit, one push.
+
+One checkpointed, preemptible step (cancelling a job stops the agent where it is). A commit
+already on the branch with this job's trailer means the step ran before a crash: it is reused,
+never made twice. The bot runs the repository's own test command itself, in the sandbox, and
+puts the real outcome beside what the agent says it tested.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict, dataclass, field
+
+from bot.agent import Limits, Sandbox, run_agent
+from bot.engine import JobContext
+from bot.errors import UserFacingError
+from bot.flows.gather import Gathered
+from bot.flows.services import services
+from bot.github import git
+from bot.github.errors import GitError
+from bot.redact import redact
+from bot.repo_config import RepoConfig, detect_test_command
+from bot.sanitize import code_fence, code_span, neutralise, neutralise_line
+from bot.worklog import (
+    WORKLOG_FILE,
+    WorkLogEntry,
+    append_entry,
+    heading_line,
+    now_utc,
+    parse_worklog,
+    read_worklog,
+    render_entry_body,
+)
+from bot.workspace import (
+    JOB_TRAILER,
+    Identity,
+    Workspace,
+    changed_files,
+    commit_all,
+    head_trailer,
+    push_branch,
+)
+
+TEST_RUN_TIMEOUT = 15 * 60
+TEST_OUTPUT_LINES = 40
+
+
+@dataclass
+class WorkRequest:
+    """What one round of agent work is about, for `work()`."""
+
+    branch: str
+    base_branch: str
+    task_prompt: str
+    trigger: str  # "#42", for the log entry's heading
+
+
+@dataclass
+class WorkResult:
+    outcome: str  # "committed" | "no_changes" | "question"
+    branch: str
+    sha: str | None = None
+    title: str = ""
+    entry_body: str = ""
+    summary: str = ""
+    question: str | None = None
+    earlier: list[str] = field(default_factory=list)
+    usage: dict = field(default_factory=dict)
+    continued: bool = False
+    tests: dict | None = None
+    key_decisions: str = ""  # the agent's answers (a review round's `Comment N: …`)
+    changed_files: list[str] = field(default_factory=list)
+
+
+def _limits(config: RepoConfig) -> Limits:
+    return Limits(max_turns=config.max_turns, max_cost_usd=config.max_cost_usd,
+                  max_seconds=config.max_minutes * 60)
+
+
+async def work(ctx: JobContext, gathered: Gathered, request: WorkRequest,
+               on_todos: Callable[[list[dict]], Awaitable[None]]) -> WorkResult:
+    """The agent's round as one checkpointed, preemptible step (see the module docstring)."""
+
+    async def round_of_work() -> dict:
+        # Jobs of different keys can target one branch (the issue's run and a command on its
+        # pull request): one of them at a time, so no push loses another's commit.
+        async with ctx.engine.guard.hold(f"branch:{ctx.job.spec['repo']}:{request.branch}"):
+            return asdict(await _work(ctx, gathered, request, on_todos))
+
+    try:
+        return WorkResult(**await ctx.step("work", round_of_work, preemptible=True))
+    finally:
+        services(ctx).workspaces.release(ctx.job.id, ctx.job.spec["repo"])
+
+
+async def _work(ctx: JobContext, gathered: Gathered, request: WorkRequest,
+                on_todos: Callable[[list[dict]], Awaitable[None]]) -> WorkResult:
+    flows = services(ctx)
+    config = gathered.repo_config
+    token = await flows.github.installation_token(ctx.job.spec["installation_id"])
+    workspace = await flows.workspaces.prepare(
+        job_id=ctx.job.id, repo=ctx.job.spec["repo"], clone_url=gathered.repo["clone_url"],
+        token=token, branch=request.branch, base_branch=request.base_branch,
+    )
+    if workspace.continued and await head_trailer(workspace) == str(ctx.job.id):
+        ctx.log.info("this job's commit is already on %s; reusing it", workspace.branch)
+        return await _already_committed(workspace)
+
+    sandbox = Sandbox.from_settings(
+        workspace.path, ctx.settings, network=config.network,
+        expose=[flows.workspaces.mirror_path(ctx.job.spec["repo"])])
+    result = await run_agent(
+        client=flows.model_client(), model=config.model or ctx.settings.anthropic_model,
+        workspace=workspace.path, task_prompt=request.task_prompt, sandbox=sandbox,
+        limits=_limits(config), on_todos=on_todos, trigger=request.trigger,
+    )
+    usage = asdict(result.usage)
+    if result.outcome == "question":
+        return WorkResult("question", workspace.branch, question=result.question, usage=usage)
+    if result.outcome != "finished" or result.entry is None:
+        raise UserFacingError(result.reason or "the agent stopped without finishing")
+    entry = result.entry
+    changed = await changed_files(workspace)
+    if not changed:
+        return WorkResult("no_changes", workspace.branch, title=entry.title,
+                          summary=neutralise_line(entry.task_summary), usage=usage,
+                          key_decisions=entry.key_decisions)
+
+    tests = await run_repository_tests(workspace, sandbox, config)
+    if tests is not None:
+        entry = entry.model_copy(update={
+            "testing_performed": _with_bot_tests(entry.testing_performed, tests)})
+    entry = entry.model_copy(update={"timestamp": now_utc(), "trigger": request.trigger})
+    await asyncio.to_thread(append_entry, workspace.path, entry)
+
+    requester = ctx.job.spec["requester"]
+    message = _commit_message(entry, requester, gathered.requester_id, ctx.job.id)
+    sha = await commit_all(workspace, message, Identity(gathered.bot_login, gathered.bot_email))
+    # A token minted now: the agent may have outlived the first one.
+    token = await flows.github.installation_token(ctx.job.spec["installation_id"])
+    await push_branch(workspace, token,
+                      protected={gathered.default_branch, request.base_branch})
+    return WorkResult(
+        "committed", workspace.branch, sha=sha, title=entry.title,
+        entry_body=render_entry_body(entry), summary=neutralise_line(entry.task_summary),
+        earlier=await _earlier_entries(workspace, entry), usage=usage,
+        continued=workspace.continued, tests=tests, key_decisions=entry.key_decisions,
+        changed_files=changed,
+    )
+
+
+async def _already_committed(workspace: Workspace) -> WorkResult:
+    entry = (await asyncio.to_thread(read_worklog, workspace.path))[-1]
+    sha = (await git.run_git(["rev-parse", "HEAD"], cwd=workspace.path)).strip()
+    changed = await git.run_git(["diff-tree", "--no-commit-id", "--name-only", "-r", "HEAD"],
+                                cwd=workspace.path)
+    return WorkResult(
+        "committed", workspace.branch, sha=sha, title=entry.title,
+        entry_body=render_entry_body(entry), summary=neutralise_line(entry.task_summary),
+        earlier=await _earlier_entries(workspace, entry), continued=True,
+        key_decisions=entry.key_decisions, changed_files=changed.split(),
+    )
+
+
+async def _earlier_entries(workspace: Workspace, latest: WorkLogEntry) -> list[str]:
+    """Headings of the entries this branch added before the latest one."""
+    try:
+        base_text = await git.run_git(
+            ["show", f"origin/{workspace.base_branch}:{WORKLOG_FILE}"], cwd=workspace.path)
+    except GitError:  # the base branch has no work log yet
+        base_text = ""
+    on_base = {heading_line(e) for e in parse_worklog(base_text)}
+    mine = await asyncio.to_thread(read_worklog, workspace.path)
+    latest_heading = heading_line(latest)
+    return [heading_line(e).removeprefix("## ") for e in mine
+            if heading_line(e) not in on_base and heading_line(e) != latest_heading]
+
+
+def _commit_message(entry: WorkLogEntry, login: str, user_id: int, job_id: int) -> str:
+    summary = entry.task_summary.strip().split("\n\n")[0]
+    # GitHub reads a commit message as plain text: a closing keyword in it acts even in code.
+    text = neutralise(f"{entry.title}\n\n{summary}", markdown=False)
+    return redact(
+        f"{text}\n\n"
+        f"Co-authored-by: {login} <{user_id}+{login}@users.noreply.github.com>\n"
+        f"{JOB_TRAILER}: {job_id}\n"
+    )
+
+
+async def run_repository_tests(workspace: Workspace, sandbox: Sandbox,
+                               config: RepoConfig) -> dict | None:
+    """Run the repository's own tests in the sandbox; the real outcome, not the agent's word."""
+    command = config.test_command or await asyncio.to_thread(detect_test_command, workspace.path)
+    if command is None:
+        return None
+    if config.setup_command:
+        setup = await sandbox.run(config.setup_command, timeout=TEST_RUN_TIMEOUT,
+                                  network=config.network)
+        if setup.exit_code != 0:
+            return {"command": config.setup_command, "passed": False,
+                    "exit_code": setup.exit_code, "timed_out": setup.timed_out,
+                    "duration": round(setup.duration, 1), "output": _tail(setup.output),
+                    "setup_failed": True}
+    outcome = await sandbox.run(command, timeout=TEST_RUN_TIMEOUT, network=config.network)
+    return {"command": command, "passed": outcome.exit_code == 0 and not outcome.timed_out,
+            "exit_code": outcome.exit_code, "timed_out": outcome.timed_out,
+            "duration": round(outcome.duration, 1), "output": _tail(outcome.output),
+            "setup_failed": False}
+
+
+def _tail(output: str) -> str:
+    return "\n".join(redact(output).rstrip().splitlines()[-TEST_OUTPUT_LINES:])
+
+
+def _with_bot_tests(agent_text: str, tests: dict) -> str:
+    if tests["timed_out"]:
+        verdict = f"timed out after {tests['duration']} s"
+    elif tests["passed"]:
+        verdict = f"passed (exit 0, {tests['duration']} s)"
+    else:
+        verdict = f"failed (exit {tests['exit_code']}, {tests['duration']} s)"
+    what = "setup command" if tests["setup_failed"] else "test command"
+    output = tests["output"] or "(no output)"
+    fence = code_fence(output)  # the repository prints what it likes
+    report = (
+        f"**The bot's own run of the {what}:** {code_span(tests['command'])} {verdict}.\n\n"
+        f"{fence}text\n{output}\n{fence}"
+    )
+    agent_text = agent_text.strip()
+    return f"{agent_text}\n\n{report}" if agent_text else report
