@@ -1,4 +1,8 @@
-"""`backend-bot`: serve, worker, run, receive, jobs."""
+"""`backend-bot`: serve, worker, run, receive, jobs.
+
+Each command imports what it needs inside its own function: `jobs` or `receive` should not
+pay for the web server, DBOS and the agent (seconds of imports) that `serve` loads.
+"""
 
 from __future__ import annotations
 

@@ -12,6 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from bot.webhooks import typed_model
+
 
 @dataclass
 class Delivery:
@@ -31,8 +33,6 @@ class Delivery:
         """githubkit's typed model of the payload, or None when its strict schema rejects a
         real payload (handlers then read the raw JSON). Built on first use: validating a large
         payload costs more than answering the webhook, so only a handler that asks pays it."""
-        from bot.webhooks import typed_model
-
         return typed_model(self.event, self.payload)
 
     @property

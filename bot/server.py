@@ -24,6 +24,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+import handlers
+
 from bot import logs, webhooks
 from bot.engine import Engine
 from bot.errors import WebhookError
@@ -144,8 +146,6 @@ def create_app(
 ) -> Starlette:
     """The ASGI application: the webhook, `/healthz`, `/metrics`, plus any extra routes."""
     if router is None:
-        import handlers
-
         router = handlers.router
     if engine is None:
         engine = Engine(settings, JobStore(settings.database_url), run_workers=run_workers)

@@ -67,8 +67,6 @@ async def reply(ctx: JobContext, text: str, *, kind: str) -> None:
 async def update_own_pull(ctx: JobContext, gathered: Gathered, number: int,
                           result: WorkResult) -> dict:
     """Show the latest entry on one of the bot's PRs, keeping what it closes and its marker."""
-    from bot import pr_body
-
     repo = ctx.job.spec["repo"]
     client = await installation(ctx)
     current = await client.get_pull(repo, number)
