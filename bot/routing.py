@@ -86,6 +86,18 @@ def with_acknowledgements(requests: list[JobRequest]) -> list[JobRequest]:
     return out
 
 
+_SCALARS = (str, int, float, bool, type(None))
+
+
+def check_spec(spec: dict[str, Any]) -> None:
+    """A job's spec holds plain values taken from the payload. A handler that picked up an
+    object or a list where the payload should have had a string (a malformed or hostile body)
+    would otherwise store something nested arbitrarily deep: refuse it here."""
+    for key, value in spec.items():
+        if not isinstance(value, _SCALARS):
+            raise ValueError(f"`{key}` is {type(value).__name__}, not a plain value")
+
+
 Handler = Callable[[Delivery], JobRequest | None]
 
 

@@ -31,7 +31,7 @@ from bot.engine import Engine
 from bot.errors import WebhookError
 from bot.jobstore import JobStore
 from bot.metrics import Metrics
-from bot.routing import Delivery, Router, with_acknowledgements
+from bot.routing import Delivery, JobRequest, Router, check_spec, with_acknowledgements
 from bot.settings import Settings
 from bot.triggers import RepoTriggers
 
@@ -68,6 +68,9 @@ class WebhookEndpoint:
         self.secret = (
             settings.webhook_secret.get_secret_value() if settings.webhook_secret else None
         )
+        # Metric labels come from a header anyone can send: only known events get their own
+        # series, or each new value would grow /metrics for good.
+        self.labelled_events = router.events() | {"ping"}
 
     async def handle(self, request: Request) -> Response:
         started = time.perf_counter()
@@ -85,7 +88,8 @@ class WebhookEndpoint:
                 log.exception("could not store delivery")
                 status = 503
                 body = {"message": "Could not store the delivery; please redeliver it."}
-        self.metrics.deliveries.labels(event=event or "unknown", outcome=str(status)).inc()
+        label = event if event in self.labelled_events else "other"
+        self.metrics.deliveries.labels(event=label, outcome=str(status)).inc()
         self.metrics.latency.observe(time.perf_counter() - started)
         return Response(orjson.dumps(body), status_code=status, media_type="application/json")
 
@@ -102,14 +106,44 @@ class WebhookEndpoint:
             raise WebhookError(400, "Missing X-GitHub-Event header.")
         if not delivery_id:
             raise WebhookError(400, "Missing X-GitHub-Delivery header.")
-        payload = webhooks.decode(event, body)
+        try:
+            decided = self._decide(event, delivery_id, webhooks.decode(event, body))
+        except WebhookError:
+            raise
+        except Exception as error:
+            # Anything a signed body can make the routing trip over (an object where a string
+            # belongs, nesting deeper than the decoder or the job store go) is the body's
+            # fault: a 400 that says so, never a 5xx that asks GitHub to send it again.
+            raise WebhookError(
+                400, f"Body is not a well-formed `{event}` event ({error!r:.200})."
+            ) from None
+        if isinstance(decided, tuple):
+            return decided
+        requests = decided
+        stored = await self.engine.submit(delivery_id, event, requests)
+        if not any(created for _, created in stored):
+            log.info("repeat of delivery %s: jobs %s already stored", delivery_id,
+                     [job_id for job_id, _ in stored])
+            return 200, {"message": "Repeat delivery; already accepted.",
+                         "jobs": [job_id for job_id, _ in stored]}
+        for (job_id, _), job in zip(stored, requests, strict=True):
+            log.info("queued job %s: %s on %s", job_id, job.kind, job.key)
+        return 202, {"message": "Queued.", "jobs": [job_id for job_id, _ in stored]}
+
+    def _decide(self, event: str, delivery_id: str,
+                payload: dict) -> tuple[int, dict] | list[JobRequest]:
+        """The jobs a decoded delivery asks for, or the answer when it asks for none."""
         if event == "ping":
-            return 200, {"message": "pong", "zen": payload.get("zen")}
+            zen = payload.get("zen")
+            return 200, {"message": "pong", "zen": zen if isinstance(zen, str) else None}
         action = payload.get("action")
+        if action is not None and not isinstance(action, str):
+            raise WebhookError(400, f"Body is not a `{event}` event: `action` is not a string.")
         if not self.router.routes(event, action):
             return 200, {"message": f"Nothing to do for {event}" + (f".{action}" if action else "") + "."}
-        label, command = self.triggers(
-            ((payload.get("repository") or {}).get("full_name")) or "")
+        repository = payload.get("repository")
+        full_name = repository.get("full_name") if isinstance(repository, dict) else None
+        label, command = self.triggers(full_name if isinstance(full_name, str) else "")
         delivery = Delivery(
             event=event,
             delivery_id=delivery_id,
@@ -118,21 +152,12 @@ class WebhookEndpoint:
             trigger_label=label,
             command_word=command,
         )
-        try:
-            requests = with_acknowledgements(self.router.dispatch(delivery))
-        except (KeyError, TypeError, AttributeError, ValueError) as error:
-            raise WebhookError(400, f"Body is not a well-formed `{event}` event ({error!r}).") from None
+        requests = with_acknowledgements(self.router.dispatch(delivery))
+        for request in requests:
+            check_spec(request.spec)
         if not requests:
             return 200, {"message": "Understood; no work to do."}
-        stored = await self.engine.submit(delivery_id, event, requests)
-        if not any(created for _, created in stored):
-            log.info("repeat of delivery %s: jobs %s already stored", delivery_id,
-                     [job_id for job_id, _ in stored])
-            return 200, {"message": "Repeat delivery; already accepted.",
-                         "jobs": [job_id for job_id, _ in stored]}
-        for (job_id, _), job in zip(stored, requests):
-            log.info("queued job %s: %s on %s", job_id, job.kind, job.key)
-        return 202, {"message": "Queued.", "jobs": [job_id for job_id, _ in stored]}
+        return requests
 
 
 def create_app(

@@ -8,11 +8,14 @@ import uuid
 
 import httpx
 import pytest
+from hypothesis import HealthCheck, given, settings
+
 
 from bot.jobstore import JobStore
 from tests.support import payloads
 from tests.support.deliveries import deliver, github_headers, sign
 from tests.support.processes import BotProcess
+from tests.webhook_fuzz import hostile_delivery
 
 SECRET = "it's a secret to everybody"
 
@@ -224,3 +227,24 @@ def test_unconfigured_app_answers_503_and_says_what_is_missing(tmp_path):
         assert "WEBHOOK_SECRET" in response.json()["message"]
     finally:
         bot.stop()
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                   HealthCheck.data_too_large])
+@given(delivery=hostile_delivery())
+def test_a_signed_body_never_gets_a_5xx(server, delivery):
+    """Whatever a body holds, once it is signed the answer is 200, 202 or 400: never a 5xx,
+    which would make GitHub send it again and again."""
+    event, body = delivery
+    response = deliver(server.url + "/api/github/webhooks", event, body, SECRET)
+    assert response.status_code in (200, 202, 400), (response.status_code, response.text, body[:300])
+
+
+def test_metrics_labels_stay_bounded(server, hook):
+    """`X-GitHub-Event` is anyone's to write: unknown names share one series."""
+    for index in range(30):
+        deliver(hook, f"made-up-event-{index}", {"zen": "z", "hook_id": 1}, None)
+        deliver(hook, f"other-made-up-{index}", {"zen": "z", "hook_id": 1}, SECRET)
+    text = httpx.get(server.url + "/metrics").text
+    assert "made-up" not in text
+    assert 'event="other"' in text
