@@ -51,6 +51,10 @@ from bot.triggers import TriggerWordStore
 log = logs.get_logger(__name__)
 
 QUEUE_NAME = "backend-bot-jobs"
+# Acknowledgements and controls (`/backend status`, `cancel`...) run on a queue of their own, so
+# they never wait for a worker that an agent run holds for minutes.
+CONTROL_QUEUE_NAME = "backend-bot-controls"
+CONTROL_CONCURRENCY = 8
 # Pinned: DBOS only resumes a dead process's workflows under the same application version.
 APPLICATION_VERSION = "backend-bot-1"
 
@@ -142,15 +146,21 @@ class Engine:
         self.retry_interval = retry_interval
         self.polling_interval = polling_interval
         self.kinds: dict[str, JobFunction] = {}
+        self.control_kinds: set[str] = set()
         self.services: dict[str, Any] = {}
         self.guard = key_guard_for(self.database)
         self._wake: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._tasks: list[asyncio.Task] = []
         self._queue = None
+        self._control_queue = None
 
-    def register(self, kind: str, fn: JobFunction) -> None:
+    def register(self, kind: str, fn: JobFunction, *, control: bool = False) -> None:
+        """Run jobs of `kind` with `fn`; `control` jobs are short (a few GitHub calls) and must
+        answer at once, so they get a queue of their own."""
         self.kinds[kind] = fn
+        if control:
+            self.control_kinds.add(kind)
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -193,6 +203,12 @@ class Engine:
         self._queue = await DBOS.register_queue_async(
             QUEUE_NAME,
             worker_concurrency=self.settings.workers,
+            partition_concurrency=1,
+            polling_interval_sec=self.polling_interval,
+        )
+        self._control_queue = await DBOS.register_queue_async(
+            CONTROL_QUEUE_NAME,
+            worker_concurrency=CONTROL_CONCURRENCY,
             partition_concurrency=1,
             polling_interval_sec=self.polling_interval,
         )
@@ -254,7 +270,8 @@ class Engine:
 
     async def _enqueue(self, job: Job) -> None:
         with SetWorkflowID(job.workflow_id), SetEnqueueOptions(queue_partition_key=job.key):
-            await self._queue.enqueue_async(run_job, job.id)
+            queue = self._control_queue if job.kind in self.control_kinds else self._queue
+            await queue.enqueue_async(run_job, job.id)
 
     # -- running -------------------------------------------------------------------------
 

@@ -340,6 +340,16 @@ class JobStore:
         )
         return rows[0][0]
 
+    def waiting_before(self, job: Job, kinds: Sequence[str]) -> int:
+        """How many jobs of these kinds, on other keys, were queued before this one and still
+        wait (for a free worker)."""
+        placeholders = ", ".join("?" for _ in kinds)
+        rows = self.database.execute(
+            f"SELECT COUNT(*) FROM bot_jobs WHERE id < ? AND key <> ? AND state = 'queued' "
+            f"AND kind IN ({placeholders})", (job.id, job.key, *kinds),
+        )
+        return rows[0][0]
+
     def earlier_running(self, key: str, job_id: int) -> list[int]:
         """Earlier jobs of this key still marked running (interrupted, being recovered)."""
         rows = self.database.execute(

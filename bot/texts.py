@@ -11,8 +11,16 @@ QUEUED_BEHIND = (
     "⏳ **Queued** behind {ahead} earlier backend-bot job(s) on #{number}; this one starts "
     "when they are done. `/{command} status` lists them."
 )
-WORKING = "🛠️ **Working on it.**"
-WORKING_NO_PLAN = "The agent is reading the repository and making a plan."
+QUEUED_FOR_WORKER = (
+    "⏳ **Queued:** every backend-bot worker is busy; {ahead} job(s) wait ahead of this one."
+)
+WORKING = "🛠️ **Working on it** ({elapsed}): {stage}."
+STAGE_STARTING = "starting"
+STAGE_PREPARING = "preparing a checkout of the repository"
+STAGE_PLANNING = "reading the code and making a plan"
+STAGE_EDITING = "working through its plan"
+STAGE_TESTING = "running the repository's tests"
+STAGE_PUSHING = "committing and pushing"
 DONE_OPENED = "✅ **Done.** Opened {pr_link}."
 DONE_UPDATED = "✅ **Done.** Updated {pr_link} with a new commit."
 NO_CHANGES = (

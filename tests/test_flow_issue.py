@@ -100,8 +100,13 @@ def test_labelled_issue_becomes_a_pull_request(stack):
     assert sim.read_file(REPO, "hello.txt", ref="main") is None  # never pushed to main
 
     edits = status_edits(stack, number)
-    assert "Queued" in edits[0]
-    assert any("Working on it" in e and "- [ ] Check it" in e for e in edits)
+    # The truth at every moment: queued (if the acknowledgement got there first), then working
+    # with its stage before any plan exists, then the plan, then done.
+    assert "Queued" in edits[0] or "Working on it" in edits[0]
+    planned = next(i for i, e in enumerate(edits) if "- [ ] Check it" in e)
+    assert "Working on it" in edits[planned]
+    assert any(re.search(r"Working on it\*\* \(\d+s\): preparing a checkout", e)
+               for e in edits[:planned])
     assert "Done" in edits[-1] and f"#{pr['number']}" in edits[-1]
     status_comments = [c for c in sim.comments_on(REPO, number) if "backend-bot:status" in c["body"]]
     assert len(status_comments) == 1

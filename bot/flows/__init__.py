@@ -14,9 +14,11 @@ KINDS = {
     "config": config.run,
     "ack": ack.run,
 }
+# A few GitHub calls each, answering a person who is waiting: never behind an agent run.
+CONTROL_KINDS = frozenset({"control", "config", "ack"})
 
 
 def register_flows(engine: Engine, services: Services) -> None:
     engine.services["flows"] = services
     for kind, function in KINDS.items():
-        engine.register(kind, function)
+        engine.register(kind, function, control=kind in CONTROL_KINDS)

@@ -1,6 +1,7 @@
-"""Kind `ack`: say at once that a trigger is queued, when earlier work on the same issue or
-pull request holds it back (the job itself acknowledges when it starts, which may be much
-later). Says nothing for a trigger the job would refuse or not run."""
+"""Kind `ack`: say at once that a trigger is queued, and its place in line, while the job
+waits (for earlier work on the same issue or pull request, or for a free worker). Runs on the
+engine's control queue, so it never waits for a worker itself. The job acknowledges itself
+when it starts; says nothing for a trigger the job would refuse or not run."""
 
 from __future__ import annotations
 
@@ -20,9 +21,6 @@ async def run(ctx: JobContext) -> str:
                                   spec["for_key"])
     if job is None or job.state != "queued":
         return "nothing to say: the job has started (it acknowledges itself)"
-    ahead = await asyncio.to_thread(store.ahead_of, job)
-    if not ahead:
-        return "nothing to say: the job starts at once"
     gathered = await gather(ctx)
     if gathered.config_error or refusal(gathered, spec["requester"]):
         return "nothing to say: the job will explain"
@@ -34,11 +32,22 @@ async def run(ctx: JobContext) -> str:
 
         if not await ctx.step("read pull request", runnable, retries=3):
             return "nothing to say: the job will explain"
-    hint = gathered.retry_hint(issue=spec["for_kind"] == "issue")
-    status = StatusComment(ctx, spec["number"], hint, job_id=job.id)
+    job = await asyncio.to_thread(store.get, job.id)
+    if job is None or job.state != "queued":
+        return "nothing to say: the job has started meanwhile"
+    headline = await asyncio.to_thread(_place_in_line, ctx, job, spec, gathered.repo_config.command)
+    status = StatusComment(ctx, spec["number"], gathered.retry_hint(issue=spec["for_kind"] == "issue"),
+                           job_id=job.id)
     target, target_id = reaction_target(spec)
-    await acknowledge(ctx, status, reaction_target=target, reaction_id=target_id,
-                      headline=texts.QUEUED_BEHIND.format(
-                          ahead=ahead, number=spec["number"],
-                          command=gathered.repo_config.command))
-    return f"job {job.id} acknowledged, {ahead} ahead"
+    await acknowledge(ctx, status, reaction_target=target, reaction_id=target_id, headline=headline)
+    return f"job {job.id} acknowledged: {headline}"
+
+
+def _place_in_line(ctx: JobContext, job, spec: dict, command: str) -> str:
+    store = ctx.engine.store
+    ahead = store.ahead_of(job)
+    if ahead:
+        return texts.QUEUED_BEHIND.format(ahead=ahead, number=spec["number"], command=command)
+    work_kinds = [kind for kind in ctx.engine.kinds if kind not in ctx.engine.control_kinds]
+    waiting = store.waiting_before(job, work_kinds)
+    return texts.QUEUED_FOR_WORKER.format(ahead=waiting) if waiting else texts.QUEUED

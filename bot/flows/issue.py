@@ -57,7 +57,7 @@ async def run(ctx: JobContext) -> str:
                 instruction=spec.get("instruction", ""),
             ),
             trigger=f"#{number}",
-        ), status.progress)
+        ), status)
         return await _conclude(ctx, gathered, status, result)
 
     return await guarded(status, flow)

@@ -72,7 +72,7 @@ async def run(ctx: JobContext) -> str:
                 base=pull["base_ref"], description=pull["body"],
             ),
             trigger=f"#{number}",
-        ), status.progress)
+        ), status)
         return await _conclude(ctx, gathered, status, result, own=own, base=base)
 
     return await guarded(status, flow)

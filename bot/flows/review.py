@@ -50,7 +50,7 @@ async def run(ctx: JobContext) -> str:
                 state=review["state"].replace("_", " ").lower(),
             ),
             trigger=f"#{number}",
-        ), status.progress)
+        ), status)
         return await _conclude(ctx, gathered, status, review, result)
 
     return await guarded(status, flow)

@@ -21,6 +21,7 @@ from bot.redact import redact
 from bot.sanitize import blockquote
 
 STATUS_UPDATE_INTERVAL = 2.0
+STATUS_TICK = 20.0
 
 _CHECK = {"completed": "x", "in_progress": " ", "pending": " "}
 
@@ -56,7 +57,13 @@ def checklist(todos: list[dict]) -> str:
 
 
 class StatusComment:
-    """The job's status comment on one issue or PR; edits are throttled while working."""
+    """The job's status comment on one issue or PR.
+
+    While the job works it says so from the first moment, with the time since the job started
+    and its stage (`at_stage`), then the agent's plan (`progress`); `keep_fresh` re-renders it
+    now and then so the elapsed time stays true. Plan edits are throttled (an agent may rewrite
+    its plan every few seconds); a skipped plan is shown by the next edit of any kind.
+    """
 
     def __init__(self, ctx: JobContext, number: int, retry_hint: str,
                  job_id: int | None = None) -> None:
@@ -66,8 +73,9 @@ class StatusComment:
         # Another job may speak for this one (an acknowledgement, before it starts).
         self.job_id = job_id or ctx.job.id
         self.kind = f"job-{self.job_id}"
-        self._last_update = 0.0
-        self._pending: list[dict] | None = None
+        self.stage = texts.STAGE_STARTING
+        self.todos: list[dict] = []
+        self._last_plan_update = 0.0
 
     async def show(self, status: Status) -> None:
         client = await installation(self.ctx)
@@ -75,15 +83,34 @@ class StatusComment:
         await client.upsert_comment(self.ctx.job.spec["repo"], self.number,
                                     markers.status(self.kind), body)
 
+    def working(self) -> Status:
+        started = self.ctx.job.started_at or time.time()
+        elapsed = _duration(time.time() - started)
+        return Status(texts.WORKING.format(elapsed=elapsed, stage=self.stage), todos=self.todos)
+
+    async def at_stage(self, stage: str) -> None:
+        self.stage = stage
+        await self._refresh()
+
     async def progress(self, todos: list[dict]) -> None:
         """Show the agent's plan; at most one edit every few seconds, the latest plan wins."""
-        self._pending = todos
+        self.todos = todos
+        self.stage = texts.STAGE_EDITING
         now = time.monotonic()
-        if now - self._last_update < STATUS_UPDATE_INTERVAL:
+        if now - self._last_plan_update < STATUS_UPDATE_INTERVAL:
             return
-        self._last_update = now
+        self._last_plan_update = now
+        await self._refresh()
+
+    async def keep_fresh(self, interval: float = STATUS_TICK) -> None:
+        """Until cancelled: re-render the working status, so its elapsed time is never stale."""
+        while True:
+            await asyncio.sleep(interval)
+            await self._refresh()
+
+    async def _refresh(self) -> None:
         try:
-            await self.show(Status(texts.WORKING, todos=self._pending))
+            await self.show(self.working())
         except Exception as error:  # progress is a courtesy; the work goes on
             self.ctx.log.warning("could not update the status comment: %s", error)
 
@@ -100,12 +127,23 @@ class StatusComment:
         await self.show(Status(texts.CANCELLED.format(retry_hint=self.retry_hint)))
 
 
+def _duration(seconds: float) -> str:
+    seconds = max(0, int(seconds))
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m {seconds % 60:02d}s"
+    return f"{seconds // 3600}h {seconds % 3600 // 60:02d}m"
+
+
 async def acknowledge(ctx: JobContext, status: StatusComment, *, reaction_target: str,
-                      reaction_id: int, headline: str = texts.QUEUED) -> None:
+                      reaction_id: int, headline: str | None = None) -> None:
+    """👀 on the trigger and the status comment: the job working (when it acknowledges
+    itself, as it starts) or the `headline` of another job speaking for it while it waits."""
     async def ack() -> None:
         client = await installation(ctx)
         await client.add_reaction(ctx.job.spec["repo"], reaction_target, reaction_id, "eyes")
-        await status.show(Status(headline))
+        await status.show(Status(headline) if headline else status.working())
 
     await ctx.step("acknowledge", ack, retries=3)
 

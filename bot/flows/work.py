@@ -9,14 +9,15 @@ puts the real outcome beside what the agent says it tested.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
 
+from bot import texts
 from bot.agent import Limits, Sandbox, run_agent
 from bot.engine import JobContext
 from bot.errors import UserFacingError
 from bot.flows.gather import Gathered
 from bot.flows.services import services
+from bot.flows.status_comment import StatusComment
 from bot.github import git
 from bot.github.errors import GitError
 from bot.redact import redact
@@ -79,25 +80,29 @@ def _limits(config: RepoConfig) -> Limits:
 
 
 async def work(ctx: JobContext, gathered: Gathered, request: WorkRequest,
-               on_todos: Callable[[list[dict]], Awaitable[None]]) -> WorkResult:
-    """The agent's round as one checkpointed, preemptible step (see the module docstring)."""
+               status: StatusComment) -> WorkResult:
+    """The agent's round as one checkpointed, preemptible step (see the module docstring);
+    `status` shows its stages and plan as they come."""
 
     async def round_of_work() -> dict:
         # Jobs of different keys can target one branch (the issue's run and a command on its
         # pull request): one of them at a time, so no push loses another's commit.
         async with ctx.engine.guard.hold(f"branch:{ctx.job.spec['repo']}:{request.branch}"):
-            return asdict(await _work(ctx, gathered, request, on_todos))
+            return asdict(await _work(ctx, gathered, request, status))
 
+    ticker = asyncio.create_task(status.keep_fresh(), name=f"status-job-{ctx.job.id}")
     try:
         return WorkResult(**await ctx.step("work", round_of_work, preemptible=True))
     finally:
+        ticker.cancel()
         services(ctx).workspaces.release(ctx.job.id, ctx.job.spec["repo"])
 
 
 async def _work(ctx: JobContext, gathered: Gathered, request: WorkRequest,
-                on_todos: Callable[[list[dict]], Awaitable[None]]) -> WorkResult:
+                status: StatusComment) -> WorkResult:
     flows = services(ctx)
     config = gathered.repo_config
+    await status.at_stage(texts.STAGE_PREPARING)
     token = await flows.github.installation_token(ctx.job.spec["installation_id"])
     workspace = await flows.workspaces.prepare(
         job_id=ctx.job.id, repo=ctx.job.spec["repo"], clone_url=gathered.repo["clone_url"],
@@ -110,10 +115,11 @@ async def _work(ctx: JobContext, gathered: Gathered, request: WorkRequest,
     sandbox = Sandbox.from_settings(
         workspace.path, ctx.settings, network=config.network,
         expose=[flows.workspaces.mirror_path(ctx.job.spec["repo"])])
+    await status.at_stage(texts.STAGE_PLANNING)
     result = await run_agent(
         client=flows.model_client(), model=config.model or ctx.settings.anthropic_model,
         workspace=workspace.path, task_prompt=request.task_prompt, sandbox=sandbox,
-        limits=_limits(config), on_todos=on_todos, trigger=request.trigger,
+        limits=_limits(config), on_todos=status.progress, trigger=request.trigger,
     )
     usage = asdict(result.usage)
     if result.outcome == "question":
@@ -127,6 +133,7 @@ async def _work(ctx: JobContext, gathered: Gathered, request: WorkRequest,
                           summary=neutralise_line(entry.task_summary), usage=usage,
                           key_decisions=entry.key_decisions)
 
+    await status.at_stage(texts.STAGE_TESTING)
     tests = await run_repository_tests(workspace, sandbox, config)
     if tests is not None:
         entry = entry.model_copy(update={
@@ -134,6 +141,7 @@ async def _work(ctx: JobContext, gathered: Gathered, request: WorkRequest,
     entry = entry.model_copy(update={"timestamp": now_utc(), "trigger": request.trigger})
     await asyncio.to_thread(append_entry, workspace.path, entry)
 
+    await status.at_stage(texts.STAGE_PUSHING)
     requester = ctx.job.spec["requester"]
     message = _commit_message(entry, requester, gathered.requester_id, ctx.job.id)
     sha = await commit_all(workspace, message, Identity(gathered.bot_login, gathered.bot_email))
