@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-import bot.agent.tools as tools_mod
+import bot.agent.tools.search as search_mod
 from bot.agent.sandbox import Sandbox
 from bot.agent.tools import ToolContext, default_tools, execute
 from tests.agent_fakes import make_repo
@@ -104,8 +104,8 @@ async def test_glob_lists_relative_paths_without_git(ctx):
 @pytest.mark.parametrize("ripgrep", [True, False], ids=["ripgrep", "python"])
 async def test_grep_modes_with_ripgrep_and_the_fallback(ctx, monkeypatch, ripgrep):
     if not ripgrep:
-        monkeypatch.setattr(tools_mod.shutil, "which", lambda name: None)
-    elif tools_mod.shutil.which("rg") is None:
+        monkeypatch.setattr(search_mod.shutil, "which", lambda name: None)
+    elif search_mod.shutil.which("rg") is None:
         pytest.skip("ripgrep (rg) is not installed")
     files, _ = await call(ctx, "Grep", pattern="hello", **{"-i": True})
     assert files.splitlines() == ["README.md"]
