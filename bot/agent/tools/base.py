@@ -1,9 +1,12 @@
 """What every tool shares: the context it runs in, its definition, and how a call is executed.
 
-A tool is data (name, description, JSON schema) plus an async function
-`(ToolContext, validated input) -> str`. A function signals a failure the model should read
-by raising `ToolError`; `execute` turns that (and unknown tools, malformed input, unexpected
-exceptions) into an `is_error` tool result.
+A tool is data (name, description, input model) plus an async function
+`(ToolContext, validated input) -> str`. The JSON schema the model sees is generated from the
+input model (`schema_for`), so what the schema promises and what the tool accepts cannot drift
+apart: types, constraints, aliases (Grep's `-i`) and the `Field(description=...)` texts.
+
+A function signals a failure the model should read by raising `ToolError`; `execute` turns
+that (and unknown tools, malformed input, unexpected exceptions) into an `is_error` result.
 
 Every path goes through `ToolContext.resolve`: relative to the workspace or absolute inside
 it, symlinks resolved, nothing outside the workspace reachable, no `.git` writable.
@@ -91,11 +94,15 @@ ToolFunc = Callable[[ToolContext, Any], Awaitable[str]]
 class Tool:
     name: str
     description: str
-    input_schema: dict
     input_model: type[BaseModel]
     func: ToolFunc
     # Ends the run once executed (FinishWork, AskQuestion).
     stops: bool = False
+
+    @property
+    def input_schema(self) -> dict:
+        """The input model's JSON schema; a new dict each time, so no caller can alter the table."""
+        return schema_for(self.input_model)
 
     def param(self) -> dict:
         """The tool as the Messages API takes it."""
@@ -117,6 +124,48 @@ class ToolInput(BaseModel):
     """A tool's input: extra keys the model adds are ignored, not refused."""
 
     model_config = ConfigDict(extra="ignore")
+
+
+# The keywords whose values are schemas (the rest, such as `enum` or `default`, are values and
+# are copied as they are, even when a value happens to contain a "title" key).
+_SUBSCHEMA_LISTS = ("anyOf", "allOf", "oneOf", "prefixItems")
+_SUBSCHEMAS = ("items", "additionalProperties", "not")
+
+
+def schema_for(model: type[BaseModel]) -> dict:
+    """A tool's `input_schema` for the Messages API, generated from its input model.
+
+    pydantic's validation schema with property names by alias, cleaned: the top level is only
+    `type`, `properties`, `required`; no `title` (it only repeats the name, and costs tokens in
+    every request); `$ref`s replaced by their `$defs` entry (TodoWrite's items), so each
+    property reads on its own. Generation is deterministic: the same model gives the same
+    JSON, in field order, every call, which the prompt cache relies on.
+    """
+    schema = model.model_json_schema(by_alias=True, mode="validation")
+    defs = schema.get("$defs", {})
+    cleaned = {"type": "object", "properties": _clean(schema, defs)["properties"]}
+    if schema.get("required"):
+        cleaned["required"] = list(schema["required"])
+    return cleaned
+
+
+def _clean(node: dict, defs: dict) -> dict:
+    if "$ref" in node:
+        target = defs[node["$ref"].removeprefix("#/$defs/")]
+        node = {**target, **{key: value for key, value in node.items() if key != "$ref"}}
+    out: dict = {}
+    for key, value in node.items():
+        if key in ("title", "$defs"):
+            continue
+        if key == "properties":
+            out[key] = {name: _clean(sub, defs) for name, sub in value.items()}
+        elif key in _SUBSCHEMA_LISTS:
+            out[key] = [_clean(sub, defs) for sub in value]
+        elif key in _SUBSCHEMAS and isinstance(value, dict):
+            out[key] = _clean(value, defs)
+        else:
+            out[key] = value
+    return out
 
 
 async def execute(tools: dict[str, Tool], ctx: ToolContext, name: str, raw_input: object, output_limit: int) -> tuple[str, bool]:

@@ -18,9 +18,9 @@ log = get_logger(__name__)
 
 
 class Todo(ToolInput):
-    content: str = Field(min_length=1)
+    content: str = Field(min_length=1, description="Imperative: 'Add tests'.")
     status: Literal["pending", "in_progress", "completed"]
-    activeForm: str = Field(min_length=1)
+    activeForm: str = Field(min_length=1, description="Present continuous: 'Adding tests'.")
 
 
 class TodoWriteInput(ToolInput):
@@ -47,7 +47,7 @@ async def todo_write_tool(ctx: ToolContext, args: TodoWriteInput) -> str:
 
 
 class AskQuestionInput(ToolInput):
-    question: str = Field(min_length=1)
+    question: str = Field(min_length=1, description="The question, in Markdown.")
 
 
 async def ask_question_tool(ctx: ToolContext, args: AskQuestionInput) -> str:
@@ -55,17 +55,36 @@ async def ask_question_tool(ctx: ToolContext, args: AskQuestionInput) -> str:
     return "Your question was sent to the requester. The run ends here."
 
 
+_HEADINGS = dict(SECTIONS)
+
+
+def _about(section: str, hint: str) -> str:
+    """A section's description for the model: its heading in the work log, then what goes in it."""
+    return f"{_HEADINGS[section]}: {hint} Markdown."
+
+
 class FinishWorkInput(ToolInput):
-    title: str = Field(min_length=1)
-    task_summary: str | list[str]
-    files_modified: str | list[str]
-    key_decisions: str | list[str] = ""
-    database_changes: str | list[str] = ""
-    api_changes: str | list[str] = ""
-    dependencies: str | list[str] = ""
-    testing_performed: str | list[str]
-    next_steps: str | list[str] = ""
-    potential_issues: str | list[str] = ""
+    # The title, then one field per work-log section in SECTIONS' order; a section may be a
+    # list of items (the work log renders them as bullets).
+    title: str = Field(min_length=1, description="Short imperative summary, used as the pull request title.")
+    task_summary: str | list[str] = Field(
+        description=_about("task_summary", "One line: what was implemented."))
+    files_modified: str | list[str] = Field(description=_about(
+        "files_modified", "Every file created or modified, each with a short description of the change."))
+    key_decisions: str | list[str] = Field(default="", description=_about(
+        "key_decisions", "Technologies, patterns and approaches chosen, with the reasons; corrections made."))
+    database_changes: str | list[str] = Field(default="", description=_about(
+        "database_changes", "Schema changes, migrations, indexes. 'None.' if none."))
+    api_changes: str | list[str] = Field(default="", description=_about(
+        "api_changes", "New or modified endpoints; breaking changes stated plainly. 'None.' if none."))
+    dependencies: str | list[str] = Field(default="", description=_about(
+        "dependencies", "Packages added or updated, with versions. 'None.' if none."))
+    testing_performed: str | list[str] = Field(
+        description=_about("testing_performed", "What was tested and how, with results."))
+    next_steps: str | list[str] = Field(default="", description=_about(
+        "next_steps", "What should happen next; what this unblocks or needs from others."))
+    potential_issues: str | list[str] = Field(default="", description=_about(
+        "potential_issues", "Concerns, technical debt, risks, follow-up work."))
 
 
 async def finish_work_tool(ctx: ToolContext, args: FinishWorkInput) -> str:
@@ -78,62 +97,11 @@ async def finish_work_tool(ctx: ToolContext, args: FinishWorkInput) -> str:
     return "Work-log entry recorded. The run ends here."
 
 
-def _section_schema() -> dict:
-    props: dict[str, dict] = {
-        "title": {
-            "type": "string",
-            "description": "Short imperative summary, used as the pull request title.",
-        }
-    }
-    hints = {
-        "task_summary": "One line: what was implemented.",
-        "files_modified": "Every file created or modified, each with a short description of the change.",
-        "key_decisions": "Technologies, patterns and approaches chosen, with the reasons; corrections made.",
-        "database_changes": "Schema changes, migrations, indexes. 'None.' if none.",
-        "api_changes": "New or modified endpoints; breaking changes stated plainly. 'None.' if none.",
-        "dependencies": "Packages added or updated, with versions. 'None.' if none.",
-        "testing_performed": "What was tested and how, with results.",
-        "next_steps": "What should happen next; what this unblocks or needs from others.",
-        "potential_issues": "Concerns, technical debt, risks, follow-up work.",
-    }
-    for name, heading in SECTIONS:
-        props[name] = {"type": "string", "description": f"{heading}: {hints[name]} Markdown."}
-    return {
-        "type": "object",
-        "properties": props,
-        "required": ["title", "task_summary", "files_modified", "testing_performed"],
-    }
-
-
 TODO_WRITE = Tool(
     "TodoWrite",
     "Write your plan as a todo list (replacing the previous one). The requester sees it "
     "as a checklist. Keep exactly one item `in_progress` while working; mark items "
     "`completed` as soon as they are done.",
-    {
-        "type": "object",
-        "properties": {
-            "todos": {
-                "type": "array",
-                "items": {
-                    "type": "object",
-                    "properties": {
-                        "content": {"type": "string", "description": "Imperative: 'Add tests'."},
-                        "status": {
-                            "type": "string",
-                            "enum": ["pending", "in_progress", "completed"],
-                        },
-                        "activeForm": {
-                            "type": "string",
-                            "description": "Present continuous: 'Adding tests'.",
-                        },
-                    },
-                    "required": ["content", "status", "activeForm"],
-                },
-            }
-        },
-        "required": ["todos"],
-    },
     TodoWriteInput,
     todo_write_tool,
 )
@@ -144,11 +112,6 @@ ASK_QUESTION = Tool(
     "Stop and ask the requester one question, when the task is genuinely ambiguous or "
     "needs a decision between approaches with significant trade-offs. State the options "
     "and your recommendation. This ends the run; the requester answers and triggers you again.",
-    {
-        "type": "object",
-        "properties": {"question": {"type": "string", "description": "The question, in Markdown."}},
-        "required": ["question"],
-    },
     AskQuestionInput,
     ask_question_tool,
     stops=True,
@@ -161,7 +124,6 @@ FINISH_WORK = Tool(
     "Call it once, when the work is done and tested; the bot then commits your changes "
     "and uses the entry as the pull request description. Write 'None.' for sections "
     "that do not apply.",
-    _section_schema(),
     FinishWorkInput,
     finish_work_tool,
     stops=True,

@@ -21,9 +21,9 @@ READ_MAX_LINE = 2000
 
 
 class ReadInput(ToolInput):
-    file_path: str
-    offset: int | None = Field(default=None, ge=0)
-    limit: int | None = Field(default=None, ge=1)
+    file_path: str = Field(description="The file to read.")
+    offset: int | None = Field(default=None, ge=0, description="Line number to start at (1-based).")
+    limit: int | None = Field(default=None, ge=1, description="Number of lines to read.")
 
 
 def _read_text(ctx: ToolContext, path: Path) -> str:
@@ -71,8 +71,8 @@ async def read_tool(ctx: ToolContext, args: ReadInput) -> str:
 
 
 class WriteInput(ToolInput):
-    file_path: str
-    content: str
+    file_path: str = Field(description="The file to write.")
+    content: str = Field(description="The whole new content.")
 
 
 async def write_tool(ctx: ToolContext, args: WriteInput) -> str:
@@ -86,10 +86,10 @@ async def write_tool(ctx: ToolContext, args: WriteInput) -> str:
 
 
 class EditInput(ToolInput):
-    file_path: str
-    old_string: str
-    new_string: str
-    replace_all: bool = False
+    file_path: str = Field(description="The file to modify.")
+    old_string: str = Field(description="The exact text to replace.")
+    new_string: str = Field(description="The replacement text.")
+    replace_all: bool = Field(default=False, description="Replace every occurrence (default false).")
 
 
 async def edit_tool(ctx: ToolContext, args: EditInput) -> str:
@@ -125,15 +125,6 @@ READ = Tool(
     "(number, tab, line). By default up to 2000 lines from the start; give `offset` "
     "(1-based line to start at) and `limit` for long files. Paths are relative to the "
     "workspace or absolute inside it.",
-    {
-        "type": "object",
-        "properties": {
-            "file_path": {"type": "string", "description": "The file to read."},
-            "offset": {"type": "integer", "description": "Line number to start at (1-based)."},
-            "limit": {"type": "integer", "description": "Number of lines to read."},
-        },
-        "required": ["file_path"],
-    },
     ReadInput,
     read_tool,
 )
@@ -143,14 +134,6 @@ WRITE = Tool(
     "Write",
     "Write a file in the workspace, replacing it if it exists and creating parent "
     "directories. Prefer Edit for changes to existing files.",
-    {
-        "type": "object",
-        "properties": {
-            "file_path": {"type": "string", "description": "The file to write."},
-            "content": {"type": "string", "description": "The whole new content."},
-        },
-        "required": ["file_path", "content"],
-    },
     WriteInput,
     write_tool,
 )
@@ -161,19 +144,6 @@ EDIT = Tool(
     "Replace an exact string in a file. `old_string` must match the file exactly "
     "(whitespace and indentation included) and be unique in it, unless `replace_all` "
     "is true; include enough surrounding lines to make it unique. Read the file first.",
-    {
-        "type": "object",
-        "properties": {
-            "file_path": {"type": "string", "description": "The file to modify."},
-            "old_string": {"type": "string", "description": "The exact text to replace."},
-            "new_string": {"type": "string", "description": "The replacement text."},
-            "replace_all": {
-                "type": "boolean",
-                "description": "Replace every occurrence (default false).",
-            },
-        },
-        "required": ["file_path", "old_string", "new_string"],
-    },
     EditInput,
     edit_tool,
 )

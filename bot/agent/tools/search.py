@@ -20,8 +20,8 @@ GREP_MAX_LINES = 400
 
 
 class GlobInput(ToolInput):
-    pattern: str
-    path: str | None = None
+    pattern: str = Field(description="The glob pattern.")
+    path: str | None = Field(default=None, description="Directory to search in (default: workspace).")
 
 
 def _outside_git(rel: Path) -> bool:
@@ -69,13 +69,15 @@ async def glob_tool(ctx: ToolContext, args: GlobInput) -> str:
 class GrepInput(ToolInput):
     model_config = ConfigDict(extra="ignore", populate_by_name=True)
 
-    pattern: str
-    path: str | None = None
-    glob: str | None = None
+    pattern: str = Field(description="The regular expression.")
+    path: str | None = Field(default=None, description="File or directory to search (default: workspace).")
+    glob: str | None = Field(default=None, description="Only files matching this glob.")
     output_mode: Literal["content", "files_with_matches", "count"] = "files_with_matches"
-    case_insensitive: bool = Field(default=False, alias="-i")
-    context: int | None = Field(default=None, alias="-C", ge=0, le=20)
-    head_limit: int | None = Field(default=None, ge=1)
+    # ripgrep's flags, as Claude Code names them; the schema shows the aliases.
+    case_insensitive: bool = Field(default=False, alias="-i", description="Case-insensitive search.")
+    context: int | None = Field(default=None, alias="-C", ge=0, le=20,
+                                description="Context lines around each match (content mode).")
+    head_limit: int | None = Field(default=None, ge=1, description="Show only the first N lines of output.")
 
 
 async def grep_tool(ctx: ToolContext, args: GrepInput) -> str:
@@ -185,14 +187,6 @@ GLOB = Tool(
     "Glob",
     "Find files by name with a glob pattern such as `**/*.py` or `src/**/test_*.py`. "
     "Returns matching paths relative to the workspace, sorted.",
-    {
-        "type": "object",
-        "properties": {
-            "pattern": {"type": "string", "description": "The glob pattern."},
-            "path": {"type": "string", "description": "Directory to search in (default: workspace)."},
-        },
-        "required": ["pattern"],
-    },
     GlobInput,
     glob_tool,
 )
@@ -204,22 +198,6 @@ GREP = Tool(
     "`files_with_matches` (default) lists files, `content` shows matching lines with "
     "line numbers (`-C` adds context lines), `count` counts matches per file. Filter "
     "files with `glob` (e.g. `*.py`).",
-    {
-        "type": "object",
-        "properties": {
-            "pattern": {"type": "string", "description": "The regular expression."},
-            "path": {"type": "string", "description": "File or directory to search (default: workspace)."},
-            "glob": {"type": "string", "description": "Only files matching this glob."},
-            "output_mode": {
-                "type": "string",
-                "enum": ["content", "files_with_matches", "count"],
-            },
-            "-i": {"type": "boolean", "description": "Case-insensitive search."},
-            "-C": {"type": "integer", "description": "Context lines around each match (content mode)."},
-            "head_limit": {"type": "integer", "description": "Show only the first N lines of output."},
-        },
-        "required": ["pattern"],
-    },
     GrepInput,
     grep_tool,
 )

@@ -10,9 +10,9 @@ BASH_DEFAULT_TIMEOUT_MS = 120_000
 
 
 class BashInput(ToolInput):
-    command: str = Field(min_length=1)
-    timeout: int | None = Field(default=None, ge=1, description="milliseconds")
-    description: str | None = None
+    command: str = Field(min_length=1, description="The command to run.")
+    timeout: int | None = Field(default=None, ge=1, description="Time limit in milliseconds.")
+    description: str | None = Field(default=None, description="What the command does, in 5-10 words.")
 
 
 async def bash_tool(ctx: ToolContext, args: BashInput) -> str:
@@ -34,15 +34,6 @@ BASH = Tool(
     "in the environment. Output (stdout and stderr) is capped. Default time limit 2 "
     "minutes, `timeout` in milliseconds up to 600000. Use it to run tests, linters, "
     "builds and git status/diff; do not commit or push (the bot does).",
-    {
-        "type": "object",
-        "properties": {
-            "command": {"type": "string", "description": "The command to run."},
-            "timeout": {"type": "integer", "description": "Time limit in milliseconds."},
-            "description": {"type": "string", "description": "What the command does, in 5-10 words."},
-        },
-        "required": ["command"],
-    },
     BashInput,
     bash_tool,
 )
