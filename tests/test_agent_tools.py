@@ -1,12 +1,15 @@
 """The tools on their own: path confinement, Claude Code's shapes, readable errors."""
 
+import json
 import os
 
 import pytest
 
-import bot.agent.tools as tools_mod
+import bot.agent.tools.search as search_mod
 from bot.agent.sandbox import Sandbox
 from bot.agent.tools import ToolContext, default_tools, execute
+from bot.agent.tools.control import Todo
+from bot.worklog import SECTION_FIELDS, SECTIONS
 from tests.agent_fakes import make_repo
 
 TOOLS = {t.name: t for t in default_tools()}
@@ -39,6 +42,58 @@ def test_tool_table_matches_the_design():
         "task_summary", "files_modified", "key_decisions", "database_changes", "api_changes",
         "dependencies", "testing_performed", "next_steps", "potential_issues",
     }  # fmt: skip
+
+
+def schema_nodes(schema: dict):
+    """Every schema object inside a tool's input schema (not the values of `enum` or `default`)."""
+    yield schema
+    for sub in schema.get("properties", {}).values():
+        yield from schema_nodes(sub)
+    for sub in schema.get("anyOf", []):
+        yield from schema_nodes(sub)
+    if isinstance(schema.get("items"), dict):
+        yield from schema_nodes(schema["items"])
+
+
+def model_shape(model) -> tuple[list[str], list[str]]:
+    """A pydantic model's (property names, required names), as the model sees them: by alias."""
+    fields = model.model_fields.items()
+    return ([f.alias or name for name, f in fields], [f.alias or name for name, f in fields if f.is_required()])
+
+
+@pytest.mark.parametrize("name", list(TOOLS))
+def test_each_schema_is_generated_from_its_input_model(name):
+    tool = TOOLS[name]
+    schema = tool.input_schema
+    assert schema["type"] == "object" and set(schema) <= {"type", "properties", "required"}
+    assert (list(schema["properties"]), schema.get("required", [])) == model_shape(tool.input_model)
+    for node in schema_nodes(schema):
+        assert not {"title", "$ref", "$defs"} & set(node), node
+    # Every property carries its description, except the few whose enum says it all.
+    undescribed = {p for p, sub in schema["properties"].items() if not sub.get("description")}
+    assert undescribed <= {"output_mode", "todos"}
+
+
+def test_schemas_say_what_the_models_accept():
+    todo_items = TOOLS["TodoWrite"].input_schema["properties"]["todos"]["items"]
+    assert (list(todo_items["properties"]), todo_items["required"]) == model_shape(Todo)
+    assert todo_items["properties"]["status"]["enum"] == ["pending", "in_progress", "completed"]
+    grep = TOOLS["Grep"].input_schema["properties"]
+    assert grep["-C"]["anyOf"][0] == {"maximum": 20, "minimum": 0, "type": "integer"}
+    finish = TOOLS["FinishWork"].input_schema["properties"]
+    assert list(finish) == ["title", *SECTION_FIELDS]
+    for section, heading in SECTIONS:
+        # A section may be Markdown or a list of items, and the schema says so.
+        assert finish[section]["anyOf"] == [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]
+        assert finish[section]["description"].startswith(f"{heading}: ")
+    assert TOOLS["FinishWork"].parse({"title": "T", "task_summary": ["a", "b"], "files_modified": "x",
+                                      "testing_performed": ["pytest"]})
+
+
+def test_the_tool_list_serialises_the_same_every_time():
+    # The tool list opens every request's cached prefix: one changed byte and nothing is reused.
+    first = json.dumps([tool.param() for tool in default_tools()])
+    assert json.dumps([tool.param() for tool in default_tools()]) == first
 
 
 @pytest.mark.parametrize(
@@ -104,8 +159,8 @@ async def test_glob_lists_relative_paths_without_git(ctx):
 @pytest.mark.parametrize("ripgrep", [True, False], ids=["ripgrep", "python"])
 async def test_grep_modes_with_ripgrep_and_the_fallback(ctx, monkeypatch, ripgrep):
     if not ripgrep:
-        monkeypatch.setattr(tools_mod.shutil, "which", lambda name: None)
-    elif tools_mod.shutil.which("rg") is None:
+        monkeypatch.setattr(search_mod.shutil, "which", lambda name: None)
+    elif search_mod.shutil.which("rg") is None:
         pytest.skip("ripgrep (rg) is not installed")
     files, _ = await call(ctx, "Grep", pattern="hello", **{"-i": True})
     assert files.splitlines() == ["README.md"]
