@@ -6,14 +6,14 @@ chooses another), so the texts never tell a user to type a command that does not
 
 from __future__ import annotations
 
-QUEUED = "⏳ **Queued.** backend-bot will start on this shortly."
 QUEUED_BEHIND = (
     "⏳ **Queued** behind {ahead} earlier backend-bot job(s) on #{number}; this one starts "
     "when they are done. `/{command} status` lists them."
 )
 QUEUED_FOR_WORKER = (
-    "⏳ **Queued:** every backend-bot worker is busy; {ahead} job(s) wait ahead of this one."
+    "⏳ **Queued:** every backend-bot worker is busy; this starts when one is free{ahead}."
 )
+QUEUED_AHEAD = " ({count} other job(s) wait ahead of it)"
 WORKING = "🛠️ **Working on it** ({elapsed}): {stage}."
 STAGE_STARTING = "starting"
 STAGE_PREPARING = "preparing a checkout of the repository"

@@ -50,4 +50,6 @@ def _place_in_line(ctx: JobContext, job, spec: dict, command: str) -> str:
         return texts.QUEUED_BEHIND.format(ahead=ahead, number=spec["number"], command=command)
     work_kinds = [kind for kind in ctx.engine.kinds if kind not in ctx.engine.control_kinds]
     waiting = store.waiting_before(job, work_kinds)
-    return texts.QUEUED_FOR_WORKER.format(ahead=waiting) if waiting else texts.QUEUED
+    # Still queued after the checks above: the queue had no free worker to give it.
+    return texts.QUEUED_FOR_WORKER.format(
+        ahead=texts.QUEUED_AHEAD.format(count=waiting) if waiting else "")
