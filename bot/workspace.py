@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bot.github import git
+from bot.github.errors import GitError
 from bot.logs import get_logger
 
 log = get_logger(__name__)
@@ -84,6 +85,10 @@ class Workspaces:
         """Bring the cached mirror up to date with GitHub (one fetch), creating it if needed."""
         mirror = self.mirror_path(repo)
         async with self._mirror_locks.setdefault(repo, asyncio.Lock()):
+            # Only this process touches its mirrors, and only under this lock: a lock file
+            # found now was left by a git that a crash or kill -9 interrupted.
+            for lock in _lock_files(mirror):
+                lock.unlink(missing_ok=True)
             if not (mirror / "HEAD").exists():
                 shutil.rmtree(mirror, ignore_errors=True)
                 mirror.parent.mkdir(parents=True, exist_ok=True)
@@ -102,7 +107,17 @@ class Workspaces:
         from `base_branch`."""
         mirror = await self.refresh_mirror(repo, clone_url, token)
         path = self.workspace_path(job_id)
-        if not (path / ".git").is_dir():  # not left by an earlier attempt of this job
+        try:
+            return await self._check_out(path, repo, mirror, clone_url, branch, base_branch)
+        except GitError as error:
+            # A checkout a kill left half-made fails in ways no retry cures: make a new one.
+            log.warning("the checkout at %s is unusable (%s); making a new one", path, error)
+            shutil.rmtree(path, ignore_errors=True)
+            return await self._check_out(path, repo, mirror, clone_url, branch, base_branch)
+
+    async def _check_out(self, path: Path, repo: str, mirror: Path, clone_url: str,
+                         branch: str, base_branch: str) -> Workspace:
+        if not _usable(path):  # not left whole by an earlier attempt of this job
             shutil.rmtree(path, ignore_errors=True)
             path.parent.mkdir(parents=True, exist_ok=True)
             if not self._take_idle(repo, path):
@@ -124,9 +139,11 @@ class Workspaces:
         for candidate in sorted(idle.iterdir()) if idle.is_dir() else []:
             try:
                 os.rename(candidate, path)  # atomic: two jobs never get one checkout
-                return True
             except OSError:
                 continue
+            if _usable(path):
+                return True
+            shutil.rmtree(path, ignore_errors=True)
         return False
 
     def release(self, job_id: int, repo: str) -> None:
@@ -140,6 +157,24 @@ class Workspaces:
             os.rename(path, idle / uuid.uuid4().hex)
         else:
             shutil.rmtree(path, ignore_errors=True)
+
+
+def _lock_files(git_dir: Path) -> list[Path]:
+    """Lock files git leaves behind when it is killed (index.lock, config.lock, ref locks)."""
+    if not git_dir.is_dir():
+        return []
+    found = list(git_dir.glob("*.lock"))
+    refs = git_dir / "refs"
+    if refs.is_dir():
+        found += refs.rglob("*.lock")
+    return found
+
+
+def _usable(path: Path) -> bool:
+    """A checkout a job may use: a whole `.git` that no interrupted git left locked."""
+    git_dir = path / ".git"
+    whole = all((git_dir / part).exists() for part in ("HEAD", "config", "objects"))
+    return git_dir.is_dir() and whole and not _lock_files(git_dir)
 
 
 def find_nested_repositories(root: Path) -> list[str]:
