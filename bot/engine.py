@@ -63,6 +63,14 @@ _WORKFLOW_ENDED = frozenset(
 )
 
 JobFunction = Callable[["JobContext"], Awaitable[str | None]]
+# Jobs to submit when a job is given up: a way to tell the person who asked for it.
+AbandonedHook = Callable[[Job, str], list[JobRequest]]
+
+# A job that a crash or kill interrupted this many times is given up (and said so), rather
+# than resumed for ever. DBOS's own limit sits above it, so that the bot, not DBOS, decides,
+# and no job is left running in the table with nothing running it.
+MAX_ATTEMPTS = 20
+SWEEP_INTERVAL = 30.0
 
 
 def is_transient(error: BaseException) -> bool:
@@ -135,6 +143,7 @@ class Engine:
         run_workers: bool = True,
         retry_interval: float = 2.0,
         polling_interval: float = 0.1,
+        max_attempts: int = MAX_ATTEMPTS,
     ) -> None:
         self.settings = settings
         self.store = store
@@ -145,8 +154,10 @@ class Engine:
         self.run_workers = run_workers
         self.retry_interval = retry_interval
         self.polling_interval = polling_interval
+        self.max_attempts = max_attempts
         self.kinds: dict[str, JobFunction] = {}
         self.control_kinds: set[str] = set()
+        self.on_abandoned: AbandonedHook | None = None
         self.services: dict[str, Any] = {}
         self.guard = key_guard_for(self.database)
         self._wake: asyncio.Event | None = None
@@ -216,6 +227,8 @@ class Engine:
             asyncio.create_task(self._forward_loop(), name="job-forwarder"),
             asyncio.create_task(heartbeats.run(), name="heartbeats"),
         ]
+        if self.run_workers:
+            self._tasks.append(asyncio.create_task(self._sweep_loop(), name="limbo-sweeper"))
         log.info(
             "engine started: %s, %s workers, executor %s",
             "PostgreSQL" if self.database.postgres else "SQLite",
@@ -289,15 +302,39 @@ class Engine:
     async def _wait_for_earlier_jobs(self, job: Job) -> None:
         while earlier := await asyncio.to_thread(self.store.earlier_running, job.key, job.id):
             for job_id in earlier:
-                status = await DBOS.get_workflow_status_async(workflow_id_for(job_id))
-                if status is None or status.status in _WORKFLOW_ENDED:
-                    # Its workflow ended without recording the outcome (or never existed):
-                    # nothing will finish it, so it must not hold up the key.
-                    await asyncio.to_thread(
-                        self.store.finish, job_id, "failed",
-                        error="interrupted; its run ended without an outcome",
-                    )
+                await self._abandon_if_unrun(job_id)
             await asyncio.sleep(0.5)
+
+    async def _abandon_if_unrun(self, job_id: int) -> None:
+        """A job the table says is running, whose workflow ended without recording an outcome
+        (or never existed): nothing will finish it, so it is given up, and said so."""
+        status = await DBOS.get_workflow_status_async(workflow_id_for(job_id))
+        if status is None or status.status in _WORKFLOW_ENDED:
+            job = await asyncio.to_thread(self.store.get, job_id)
+            if job is not None and job.state == "running":
+                await self._abandon(job, "its run was interrupted and ended without an outcome")
+
+    async def _abandon(self, job: Job, reason: str) -> None:
+        await self._finish(job, "failed", error=f"abandoned: {reason}")
+        log.warning("job %s abandoned: %s", job.id, reason)
+        if self.on_abandoned is None:
+            return
+        requests = self.on_abandoned(job, reason)
+        if requests:
+            # Keyed by the job: a sweep repeated after a crash reports it once.
+            await self.store.submit(f"abandoned:{job.id}", "abandoned", requests)
+
+    async def _sweep_loop(self) -> None:
+        """Now and then, give up the jobs no process will ever finish (see _abandon_if_unrun)."""
+        while True:
+            await asyncio.sleep(SWEEP_INTERVAL)
+            try:
+                for job_id in await asyncio.to_thread(self.store.running_ids):
+                    await self._abandon_if_unrun(job_id)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("sweeping for abandoned jobs failed; retrying later")
 
     async def _run_held(self, job: Job) -> str | None:
         fn = self.kinds.get(job.kind)
@@ -308,6 +345,9 @@ class Engine:
         self._wake.set()  # the next job of this key may now be offered to the queue
         job = await asyncio.to_thread(self.store.get, job.id)
         if job.state != "running":  # cancelled while waiting for the key
+            return None
+        if job.attempts > self.max_attempts:
+            await self._abandon(job, f"it was interrupted {job.attempts - 1} times")
             return None
         log.info("job %s (%s on %s) started, attempt %d", job.id, job.kind, job.key, job.attempts)
         started = time.monotonic()
@@ -345,7 +385,7 @@ class Engine:
         return await asyncio.to_thread(self.store.get, job_id)
 
 
-@DBOS.workflow(name="backend_bot_job", max_recovery_attempts=10)
+@DBOS.workflow(name="backend_bot_job", max_recovery_attempts=MAX_ATTEMPTS + 10)
 async def run_job(job_id: int) -> str | None:
     return await active_engine().run(job_id)
 

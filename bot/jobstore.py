@@ -350,6 +350,10 @@ class JobStore:
         )
         return rows[0][0]
 
+    def running_ids(self) -> list[int]:
+        rows = self.database.execute("SELECT id FROM bot_jobs WHERE state = 'running' ORDER BY id")
+        return [row[0] for row in rows]
+
     def earlier_running(self, key: str, job_id: int) -> list[int]:
         """Earlier jobs of this key still marked running (interrupted, being recovered)."""
         rows = self.database.execute(

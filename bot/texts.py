@@ -32,6 +32,7 @@ QUESTION = (
     "see its question below. Answer in a comment, then {retry_hint}."
 )
 FAILED = "❌ **Failed:** {reason}\n\nTo try again, {retry_hint}."
+ABANDONED = "backend-bot gave this job up: {reason}."
 CANCELLED = "🛑 **Cancelled** by request. To start again, {retry_hint}."
 RETRY_HINT_ISSUE = "comment `/{command} retry` or remove and re-add the `{label}` label"
 RETRY_HINT_PR = "comment `/{command} retry`"

@@ -158,3 +158,32 @@ def test_jobs_command_lists_jobs_as_json(bot):
     table = subprocess.run([sys.executable, "-m", "bot", "jobs"], cwd=ROOT, env=bot.env,
                            capture_output=True, text=True, timeout=60).stdout
     assert "acme/widgets#8" in table and "failed" in table
+
+
+def test_a_job_interrupted_too_often_is_given_up_and_reported_never_left_running(tmp_path):
+    """Kills are not the job's fault, but a job that every run of the process dies in must end:
+    past the attempt limit it fails with the reason, and its requester is told."""
+    bot = BotProcess({"APP_ID": "1", "PRIVATE_KEY": "unused", "WEBHOOK_SECRET": SECRET,
+                      "BOT_DATA_DIR": str(tmp_path / "data"), "BOT_WORKERS": "1",
+                      "TEST_EVENTS": str(tmp_path / "events.jsonl"), "TEST_MAX_ATTEMPTS": "2"},
+                     tmp_path / "server.log")
+    bot.start()
+    try:
+        job_id = trigger(bot, 9, "sleep=60")
+        for attempt in (1, 2):
+            wait_for(lambda: any(e.get("job") == job_id and e["phase"] == "start"
+                                 and e.get("attempt") == attempt for e in events(bot)),
+                     timeout=60, what=f"attempt {attempt}")
+            bot.kill()
+            bot.start()
+        (job,) = wait_for(lambda: jobs_in(bot, [job_id]), timeout=60, what="the job's end")
+        assert job.state == "failed"
+        assert job.error == "abandoned: it was interrupted 2 times"
+        reported = wait_for(lambda: [e for e in events(bot) if e.get("job") == job_id
+                                     and e["phase"] == "reported-abandoned"], timeout=30,
+                            what="the report")
+        assert reported[0]["reason"] == "it was interrupted 2 times"
+        assert len([e for e in events(bot) if e.get("job") == job_id
+                    and e["phase"] == "start"]) == 2  # not run a third time
+    finally:
+        bot.stop()

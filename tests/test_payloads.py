@@ -173,5 +173,10 @@ def test_every_job_kind_a_handler_emits_has_a_flow_and_every_flow_a_trigger():
     push = load("push")
     push["commits"][0]["modified"].append(".github/backend.yml")
     emitted |= kinds("push", push)
+    from bot.flows import abandoned
+    from bot.jobstore import Job
+
+    # And the engine's own: the report of a job it gave up.
+    emitted |= {r.kind for r in abandoned.report(Job(1, "d", "issues", "issue", "k", {}, "running"), "x")}
     assert emitted <= set(KINDS), emitted - set(KINDS)
     assert set(KINDS) <= emitted, set(KINDS) - emitted

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot.engine import Engine
-from bot.flows import ack, config, control, issue, pr_command, review
+from bot.flows import abandoned, ack, config, control, issue, pr_command, review
 from bot.flows.services import Services
 
 KINDS = {
@@ -13,12 +13,14 @@ KINDS = {
     "control": control.run,
     "config": config.run,
     "ack": ack.run,
+    "abandoned": abandoned.run,
 }
 # A few GitHub calls each, answering a person who is waiting: never behind an agent run.
-CONTROL_KINDS = frozenset({"control", "config", "ack"})
+CONTROL_KINDS = frozenset({"control", "config", "ack", "abandoned"})
 
 
 def register_flows(engine: Engine, services: Services) -> None:
     engine.services["flows"] = services
+    engine.on_abandoned = abandoned.report
     for kind, function in KINDS.items():
         engine.register(kind, function, control=kind in CONTROL_KINDS)

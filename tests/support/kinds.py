@@ -14,6 +14,7 @@ from pathlib import Path
 
 from bot.engine import Engine, JobContext
 from bot.errors import TransientError, UserFacingError
+from bot.routing import JobRequest
 
 
 def record(path: Path, **entry) -> None:
@@ -94,6 +95,15 @@ def register(engine: Engine, events_path: Path) -> None:
         return "acknowledged"
 
     engine.register("ack", acknowledged)
+
+    async def abandoned(ctx: JobContext) -> str:
+        record(events_path, job=ctx.job.spec["for_job"], phase="reported-abandoned",
+               reason=ctx.job.spec["reason"])
+        return "reported"
+
+    engine.register("abandoned", abandoned, control=True)
+    engine.on_abandoned = lambda job, reason: [JobRequest(
+        "abandoned", f"{job.key}/abandoned", {**job.spec, "for_job": job.id, "reason": reason})]
 
 
 async def _effect(events_path: Path, job_id: int, number: int) -> None:

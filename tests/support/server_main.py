@@ -29,7 +29,8 @@ def main(argv: list[str] | None = None) -> None:
     settings = load_settings()
     logs.configure(settings.log_level, settings.log_format)
     engine = Engine(settings, JobStore(settings.database_url), run_workers=not args.no_workers,
-                    retry_interval=0.05, polling_interval=0.1)
+                    retry_interval=0.05, polling_interval=0.1,
+                    max_attempts=int(os.environ.get("TEST_MAX_ATTEMPTS", "20")))
     register(engine, Path(os.environ["TEST_EVENTS"]))
     app = create_app(settings, engine=engine)
     uvicorn.run(app, host=settings.host, port=settings.port, log_config=None, access_log=False)
