@@ -8,19 +8,7 @@
 
 from bot.github import git
 from bot.github.app import AppIdentity, GitHubApp, InstallationToken
-from bot.github.client import (
-    CheckRun,
-    Comment,
-    InstallationClient,
-    Issue,
-    PullRequest,
-    Reaction,
-    Repo,
-    Review,
-    ReviewComment,
-    User,
-    marker,
-)
+from bot.github.client import InstallationClient, marker
 from bot.github.errors import (
     GitError,
     GitHubError,
@@ -29,6 +17,17 @@ from bot.github.errors import (
     RateLimited,
     RequestFailed,
     ValidationFailed,
+)
+from bot.github.models import (
+    CheckRun,
+    Comment,
+    Issue,
+    PullRequest,
+    Reaction,
+    Repo,
+    Review,
+    ReviewComment,
+    User,
 )
 from bot.github.transport import API_VERSION, RetryTransport
 
