@@ -22,10 +22,9 @@ import httpx
 from githubkit import AppAuthStrategy, GitHub, UnauthAuthStrategy
 from githubkit.auth.base import BaseAuthStrategy
 from githubkit.cache import MemCacheStrategy
-from githubkit.exception import RequestFailed as KitRequestFailed
-from githubkit_schemas.latest.models import InstallationToken as KitInstallationToken
 
 from bot.github.errors import NotConfigured
+from bot.github.rest import send
 from bot.github.transport import RetryTransport
 from bot.logs import get_logger
 from bot.redact import register_secret
@@ -184,26 +183,19 @@ class GitHubApp:
             return minted
 
     async def _mint(self, installation_id: int) -> InstallationToken:
-        from bot.github.client import raise_for
-
-        try:
-            response = await self.github.arequest(
-                "POST",
-                f"/app/installations/{installation_id}/access_tokens",
-                json={},
-                response_model=KitInstallationToken,
-            )
-        except KitRequestFailed as exc:
-            raise raise_for(exc) from None
-        data = response.parsed_data
-        register_secret(data.token)
-        expires_at = datetime.fromisoformat(data.expires_at.replace("Z", "+00:00"))
+        response = await send(
+            self.github, "POST", f"/app/installations/{installation_id}/access_tokens", json={}
+        )
+        data = response.json()
+        token = data["token"]
+        register_secret(token)
+        expires_at = datetime.fromisoformat(data["expires_at"].replace("Z", "+00:00"))
         log.info(
             "minted a token for installation %s, valid until %s",
             installation_id,
             expires_at.isoformat(),
         )
-        return InstallationToken(installation_id, data.token, expires_at)
+        return InstallationToken(installation_id, token, expires_at)
 
     # -- clients ------------------------------------------------------------
 
@@ -225,29 +217,16 @@ class GitHubApp:
         return await self._app_get(f"/app/installations/{installation_id}")
 
     async def _app_get(self, url: str) -> dict:
-        from bot.github.client import raise_for
-
-        try:
-            response = await self.github.arequest("GET", url)
-        except KitRequestFailed as exc:
-            raise raise_for(exc) from None
-        return response.json()
+        return (await send(self.github, "GET", url)).json()
 
     async def identity(self) -> AppIdentity:
         """Who the App is: its slug, and the login, id and noreply email of its bot user."""
         if self._identity is not None:
             return self._identity
-        from bot.github.client import raise_for
-
         app = await self._app_get("/app")
         slug = app["slug"]
         bot_login = f"{slug}[bot]"
-        try:
-            user = (
-                await self._client(UnauthAuthStrategy()).arequest("GET", f"/users/{bot_login}")
-            ).json()
-        except KitRequestFailed as exc:
-            raise raise_for(exc) from None
+        user = (await send(self._client(UnauthAuthStrategy()), "GET", f"/users/{bot_login}")).json()
         self._identity = AppIdentity(
             app_id=int(app["id"]),
             slug=slug,

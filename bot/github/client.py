@@ -14,10 +14,9 @@ import binascii
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any, Literal
 
-from githubkit.exception import RequestError as KitRequestError
-from githubkit.exception import RequestFailed as KitRequestFailed
+import httpx
 
-from bot.github.errors import GitHubError, NotFound, RateLimited, RequestFailed, ValidationFailed
+from bot.github.errors import GitHubError, NotFound
 from bot.github.models import (
     CheckRun,
     Comment,
@@ -29,7 +28,7 @@ from bot.github.models import (
     ReviewComment,
     User,
 )
-from bot.github.transport import rate_limit_delay
+from bot.github.rest import send
 from bot.redact import redact
 
 if TYPE_CHECKING:
@@ -47,28 +46,6 @@ REACTIONS = frozenset({"+1", "-1", "laugh", "confused", "heart", "hooray", "rock
 def marker(name: str) -> str:
     """The hidden HTML marker that identifies one kind of bot comment: `<!-- backend-bot:name -->`."""
     return f"{MARKER_PREFIX}{name} -->"
-
-
-def raise_for(exc: KitRequestFailed) -> RequestFailed:
-    """Turn a githubkit failure into our error tree."""
-    response = exc.response.raw_response
-    request = exc.request
-    try:
-        body = response.json()
-    except ValueError:
-        body = {}
-    if not isinstance(body, dict):
-        body = {}
-    message = str(body.get("message") or response.reason_phrase or "error")
-    errors = body.get("errors") or []
-    args = (request.method, str(request.url.path), response.status_code, message, errors)
-    if response.status_code == 404:
-        return NotFound(*args)
-    if response.status_code == 422:
-        return ValidationFailed(*args)
-    if rate_limit_delay(response, 0.0) is not None:
-        return RateLimited(*args)
-    return RequestFailed(*args)
 
 
 # -- the client ---------------------------------------------------------------------
@@ -109,14 +86,10 @@ class InstallationClient:
             return None
         return response.json()
 
-    async def _send(self, method, url, *, params=None, json=None):
-        try:
-            response = await self.github.arequest(method, url, params=params, json=json)
-        except KitRequestFailed as exc:
-            raise raise_for(exc) from None
-        except KitRequestError as exc:
-            raise GitHubError(f"{method} {url}: {exc.exc!r}") from exc.exc
-        return response.raw_response
+    async def _send(
+        self, method: str, url: str, *, params: dict[str, Any] | None = None, json: Any = None
+    ) -> httpx.Response:
+        return await send(self.github, method, url, params=params, json=json)
 
     async def paginate(self, url: str, *, params: dict[str, Any] | None = None) -> AsyncIterator[dict]:
         """Every item of a list endpoint, following `Link: rel="next"`."""
