@@ -12,10 +12,12 @@ from bot.github.client import InstallationClient, marker
 from bot.github.errors import (
     GitError,
     GitHubError,
+    NetworkError,
     NotConfigured,
     NotFound,
     RateLimited,
     RequestFailed,
+    ServerError,
     ValidationFailed,
 )
 from bot.github.models import (
@@ -42,6 +44,7 @@ __all__ = [
     "InstallationClient",
     "InstallationToken",
     "Issue",
+    "NetworkError",
     "NotConfigured",
     "NotFound",
     "PullRequest",
@@ -52,6 +55,7 @@ __all__ = [
     "RetryTransport",
     "Review",
     "ReviewComment",
+    "ServerError",
     "User",
     "ValidationFailed",
     "git",

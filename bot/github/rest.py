@@ -4,7 +4,10 @@
 
 githubkit raises its own `RequestFailed` for an error answer and `RequestError` for no answer;
 `send` lets neither out, so the rest of the bot catches one tree. By the time githubkit raises,
-`RetryTransport` has retried what was worth retrying within its cap.
+`RetryTransport` has retried what was worth retrying within its cap. What still fails is
+sorted once, here: a 5xx or a rate limit becomes an error that is also a `TransientError`
+(a durable step may try again later, when waiting costs nothing), so is a network failure;
+other 4xx are the caller's to handle.
 """
 
 from __future__ import annotations
@@ -16,7 +19,16 @@ from githubkit import GitHub
 from githubkit.exception import RequestError as KitRequestError
 from githubkit.exception import RequestFailed as KitRequestFailed
 
-from bot.github.errors import GitHubError, NotFound, RateLimited, RequestFailed, ValidationFailed
+from bot.errors import TransientError
+from bot.github.errors import (
+    GitHubError,
+    NetworkError,
+    NotFound,
+    RateLimited,
+    RequestFailed,
+    ServerError,
+    ValidationFailed,
+)
 from bot.github.transport import rate_limit_delay
 
 
@@ -34,7 +46,16 @@ async def send(
     except KitRequestFailed as exc:
         raise error_for(exc.request.method, exc.request.url.path, exc.response.raw_response) from None
     except KitRequestError as exc:
-        raise GitHubError(f"{method} {url}: {exc.exc!r}") from exc.exc
+        cause = exc.exc
+        if isinstance(cause, TransientError):
+            # The installation's auth flow minted a token on the way and that failed
+            # transiently: retrying this call will mint again.
+            raise cause from None
+        if isinstance(cause, httpx.TransportError):
+            raise NetworkError(f"{method} {url}: {cause!r}") from cause
+        # Anything else githubkit caught, such as a mint on the way answered 404 (the App
+        # was uninstalled): not this call's 404, so not a `NotFound` a caller might excuse.
+        raise GitHubError(f"{method} {url}: {cause!r}") from cause
     return response.raw_response
 
 
@@ -55,4 +76,6 @@ def error_for(method: str, path: str, response: httpx.Response) -> RequestFailed
         return ValidationFailed(*args)
     if rate_limit_delay(response, 0.0) is not None:
         return RateLimited(*args)
+    if status >= 500:
+        return ServerError(*args)
     return RequestFailed(*args)
