@@ -16,22 +16,20 @@ import asyncio
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import TYPE_CHECKING
+from functools import partial
 
 import httpx
 from githubkit import AppAuthStrategy, GitHub, UnauthAuthStrategy
 from githubkit.auth.base import BaseAuthStrategy
 from githubkit.cache import MemCacheStrategy
 
+from bot.github.client import InstallationClient
 from bot.github.errors import NotConfigured
 from bot.github.rest import send
 from bot.github.transport import RetryTransport
 from bot.logs import get_logger
 from bot.redact import register_secret
-
-if TYPE_CHECKING:
-    from bot.github.client import InstallationClient
-    from bot.settings import Settings
+from bot.settings import Settings
 
 log = get_logger("bot.github.app")
 
@@ -199,14 +197,12 @@ class GitHubApp:
 
     # -- clients ------------------------------------------------------------
 
-    def installation_github(self, installation_id: int) -> GitHub:
-        """A githubkit client authenticated as the installation (tokens refreshed per request)."""
-        return self._client(_InstallationAuthStrategy(self, installation_id))
-
     async def installation(self, installation_id: int) -> InstallationClient:
-        from bot.github.client import InstallationClient
-
-        return InstallationClient(self, installation_id)
+        """GitHub as this installation: each request carries a token from the cache."""
+        return InstallationClient(
+            self._client(_InstallationAuthStrategy(self, installation_id)),
+            partial(self.installation_token, installation_id),
+        )
 
     async def installation_for_repo(self, full_name: str) -> int:
         """The installation id of the App on `owner/name` (GET /repos/{o}/{r}/installation)."""

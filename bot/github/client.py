@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING, Any, Literal
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, Literal
 
 import httpx
+from githubkit import GitHub
 
 from bot.github.errors import GitHubError, NotFound
 from bot.github.models import (
@@ -30,9 +31,6 @@ from bot.github.models import (
 )
 from bot.github.rest import send
 from bot.redact import redact
-
-if TYPE_CHECKING:
-    from bot.github.app import GitHubApp
 
 MARKER_PREFIX = "<!-- backend-bot:"
 PER_PAGE = 100
@@ -61,14 +59,14 @@ _REACTION_PATHS = {
 class InstallationClient:
     """GitHub as seen by one installation of the App."""
 
-    def __init__(self, app: GitHubApp, installation_id: int) -> None:
-        self.app = app
-        self.installation_id = installation_id
-        self.github = app.installation_github(installation_id)
+    def __init__(self, github: GitHub, token: Callable[[], Awaitable[str]]) -> None:
+        """`github` is authenticated as the installation; `token` gives its current token."""
+        self.github = github
+        self._token = token
 
     async def token(self) -> str:
         """A fresh installation token (for git)."""
-        return await self.app.installation_token(self.installation_id)
+        return await self._token()
 
     # -- plumbing --
 
