@@ -165,20 +165,15 @@ class GitHubApp:
         self, installation_id: int, *, min_validity: timedelta | None = None
     ) -> str:
         """A token for this installation valid for at least `min_validity` more."""
-        return (await self.installation_token_info(installation_id, min_validity=min_validity)).token
-
-    async def installation_token_info(
-        self, installation_id: int, *, min_validity: timedelta | None = None
-    ) -> InstallationToken:
         min_validity = self.min_token_validity if min_validity is None else min_validity
         lock = self._locks.setdefault(installation_id, asyncio.Lock())
         async with lock:
             cached = self._tokens.get(installation_id)
             if cached is not None and cached.expires_at - self.clock() > min_validity:
-                return cached
+                return cached.token
             minted = await self._mint(installation_id)
             self._tokens[installation_id] = minted
-            return minted
+            return minted.token
 
     async def _mint(self, installation_id: int) -> InstallationToken:
         response = await send(
@@ -204,22 +199,11 @@ class GitHubApp:
             partial(self.installation_token, installation_id),
         )
 
-    async def installation_for_repo(self, full_name: str) -> int:
-        """The installation id of the App on `owner/name` (GET /repos/{o}/{r}/installation)."""
-        data = await self._app_get(f"/repos/{full_name}/installation")
-        return int(data["id"])
-
-    async def get_installation(self, installation_id: int) -> dict:
-        return await self._app_get(f"/app/installations/{installation_id}")
-
-    async def _app_get(self, url: str) -> dict:
-        return (await send(self.github, "GET", url)).json()
-
     async def identity(self) -> AppIdentity:
         """Who the App is: its slug, and the login, id and noreply email of its bot user."""
         if self._identity is not None:
             return self._identity
-        app = await self._app_get("/app")
+        app = (await send(self.github, "GET", "/app")).json()
         slug = app["slug"]
         bot_login = f"{slug}[bot]"
         user = (await send(self._client(UnauthAuthStrategy()), "GET", f"/users/{bot_login}")).json()

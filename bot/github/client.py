@@ -139,22 +139,6 @@ class InstallationClient:
             await self.request("POST", f"/repos/{repo}/{path}", json={"content": content})
         )
 
-    async def list_reactions(
-        self, repo: str, target: ReactionTarget, target_id: int, content: str | None = None
-    ) -> list[Reaction]:
-        path = _REACTION_PATHS[target].format(id=target_id)
-        params = {"content": content} if content else None
-        return [Reaction.from_json(r) async for r in self.paginate(f"/repos/{repo}/{path}", params=params)]
-
-    async def remove_reaction(
-        self, repo: str, target: ReactionTarget, target_id: int, reaction_id: int
-    ) -> None:
-        path = _REACTION_PATHS[target].format(id=target_id)
-        try:
-            await self.request("DELETE", f"/repos/{repo}/{path}/{reaction_id}")
-        except NotFound:
-            pass  # already gone
-
     # -- issues and comments --
 
     async def get_issue(self, repo: str, number: int) -> Issue:
@@ -166,20 +150,27 @@ class InstallationClient:
             async for c in self.paginate(f"/repos/{repo}/issues/{number}/comments")
         ]
 
-    async def create_comment(self, repo: str, number: int, body: str) -> Comment:
-        return Comment.from_json(
-            await self.request("POST", f"/repos/{repo}/issues/{number}/comments",
-                               json={"body": redact(body)})
-        )
+    async def upsert_comment(
+        self, repo: str, number: int, marker_text: str, body: str, *, author: str | None = None
+    ) -> Comment:
+        """Edit the comment carrying the marker in place, or create it (the marker is added).
 
-    async def update_comment(self, repo: str, comment_id: int, body: str) -> Comment:
-        return Comment.from_json(
-            await self.request("PATCH", f"/repos/{repo}/issues/comments/{comment_id}",
-                               json={"body": redact(body)})
-        )
+        With `author`, only that user's comment counts: anyone can paste a marker.
+        """
+        body = redact(body)
+        if marker_text not in body:
+            body = f"{marker_text}\n{body}"
+        existing = await self._find_comment(repo, number, marker_text, author)
+        if existing is None:
+            return Comment.from_json(await self.request(
+                "POST", f"/repos/{repo}/issues/{number}/comments", json={"body": body}))
+        if existing.body == body:
+            return existing
+        return Comment.from_json(await self.request(
+            "PATCH", f"/repos/{repo}/issues/comments/{existing.id}", json={"body": body}))
 
-    async def find_comment(
-        self, repo: str, number: int, marker_text: str, *, author: str | None = None
+    async def _find_comment(
+        self, repo: str, number: int, marker_text: str, author: str | None
     ) -> Comment | None:
         """The first comment on the issue/PR holding the marker (by `author`, if given)."""
         async for c in self.paginate(f"/repos/{repo}/issues/{number}/comments"):
@@ -188,20 +179,6 @@ class InstallationClient:
             ):
                 return Comment.from_json(c)
         return None
-
-    async def upsert_comment(
-        self, repo: str, number: int, marker_text: str, body: str, *, author: str | None = None
-    ) -> Comment:
-        """Edit the comment carrying the marker in place, or create it (the marker is added)."""
-        body = redact(body)
-        if marker_text not in body:
-            body = f"{marker_text}\n{body}"
-        existing = await self.find_comment(repo, number, marker_text, author=author)
-        if existing is None:
-            return await self.create_comment(repo, number, body)
-        if existing.body == body:
-            return existing
-        return await self.update_comment(repo, existing.id, body)
 
     # -- pull requests --
 
@@ -221,14 +198,6 @@ class InstallationClient:
         ]
         found.sort(key=lambda p: (p.state != "open", -p.number))
         return found[0] if found else None
-
-    async def find_pull_by_marker(
-        self, repo: str, marker_text: str, *, state: str = "all"
-    ) -> PullRequest | None:
-        async for p in self.paginate(f"/repos/{repo}/pulls", params={"state": state}):
-            if marker_text in (p.get("body") or ""):
-                return PullRequest.from_json(p)
-        return None
 
     async def create_pull(
         self, repo: str, *, title: str, head: str, base: str, body: str = "", draft: bool = False
@@ -317,25 +286,6 @@ class InstallationClient:
         payload: dict[str, Any] = {"name": name, "head_sha": head_sha, "status": status}
         payload.update(_check_fields(conclusion, details_url, external_id, title, summary, text))
         return CheckRun.from_json(await self.request("POST", f"/repos/{repo}/check-runs", json=payload))
-
-    async def update_check_run(
-        self,
-        repo: str,
-        check_run_id: int,
-        *,
-        status: str | None = None,
-        conclusion: str | None = None,
-        details_url: str | None = None,
-        external_id: str | None = None,
-        title: str | None = None,
-        summary: str | None = None,
-        text: str | None = None,
-    ) -> CheckRun:
-        payload: dict[str, Any] = {"status": status} if status else {}
-        payload.update(_check_fields(conclusion, details_url, external_id, title, summary, text))
-        return CheckRun.from_json(
-            await self.request("PATCH", f"/repos/{repo}/check-runs/{check_run_id}", json=payload)
-        )
 
     # -- contents --
 
