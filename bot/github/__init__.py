@@ -4,6 +4,10 @@
     gh = await app.installation(installation_id)    # InstallationClient
     await gh.add_reaction("acme/widgets", "issue", 42, "eyes")
     await git.clone(repo.clone_url, dest, token=await gh.token())
+
+`app` holds the App and its token cache; `client` the operations of one installation and
+`models` what they return; `rest` makes one call and sorts its failures into `errors`;
+`transport` retries and waits out rate limits underneath; `git` runs git with a token.
 """
 
 from bot.github import git
