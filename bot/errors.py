@@ -1,10 +1,29 @@
 """The error tree. Everything the bot raises on purpose is a `BotError`.
 
     BotError
-    ├── WebhookError            a delivery the bot must refuse (carries the HTTP status)
-    ├── TransientError          worth retrying: network, 5xx, rate limits, model overload
-    ├── UserFacingError         the user can fix it; the message is said on GitHub as is
-    └── JobCancelled            someone asked the job to stop
+    ├── WebhookError              a delivery the bot must refuse (carries the HTTP status)
+    ├── TransientError            worth retrying: network, 5xx, rate limits, model overload
+    ├── UserFacingError           the user can fix it; the message is said on GitHub as is
+    │    └── UnsafePath               bot.confined: a path that leaves the workspace
+    ├── JobCancelled              someone asked the job to stop
+    ├── SandboxUnavailable        bot.agent.sandbox: this host cannot sandbox the agent
+    └── GitHubError               bot.github.errors: anything that went wrong talking to GitHub
+         ├── NotConfigured            APP_ID / private key missing
+         ├── RequestFailed            GitHub answered with an error status
+         │    ├── NotFound                404
+         │    ├── ValidationFailed        422 (`errors` holds GitHub's list)
+         │    ├── ServerError             5xx the transport's retries did not clear  + TransientError
+         │    └── RateLimited             403/429 rate limit outlasting the wait cap  + TransientError
+         ├── NetworkError             no answer at all (reset, refused, timed out)   + TransientError
+         └── GitError                 a git command failed (message and output already redacted)
+
+"+ TransientError" marks classes that inherit from both: a caller can catch the GitHub side
+(`except RequestFailed`) or the retry side (`except TransientError`, what the engine's steps
+retry) without either knowing about the other.
+
+This module imports nothing from the bot, so every module can import it and nothing cycles
+through it. Every error here pickles and unpickles to an equal error: DBOS records a failed
+step's exception by pickling it and raises it again when a workflow is replayed.
 """
 
 from __future__ import annotations
@@ -19,6 +38,9 @@ class WebhookError(BotError):
         super().__init__(message)
         self.status = status
         self.message = message
+
+    def __reduce__(self):
+        return type(self), (self.status, self.message)
 
 
 class TransientError(BotError):

@@ -92,6 +92,20 @@ def test_transient_failures_are_retried_then_succeed(bot):
     assert sum(1 for e in events(bot) if e.get("job") == job_id and e["phase"] == "try") == 3
 
 
+def test_github_failures_the_transport_gave_up_on_are_retried_by_the_step(bot):
+    # Each job's step fails twice with the error bot.github raises for that answer.
+    ids = [trigger(bot, 20 + i, f"transient=2 github={failure}")
+           for i, failure in enumerate(["502", "429", "network", "404"])]
+    jobs = wait_for(lambda: jobs_in(bot, ids), what="the jobs failing on GitHub")
+
+    def tries(job_id):
+        return sum(1 for e in events(bot) if e.get("job") == job_id and e["phase"] == "try")
+
+    assert [job.state for job in jobs] == ["succeeded"] * 3 + ["failed"]
+    assert [tries(job_id) for job_id in ids] == [3, 3, 3, 1]
+    assert jobs[-1].error == "NotFound: POST /repos/acme/widgets/pulls -> 404: Not Found"
+
+
 def test_a_final_failure_is_recorded_with_its_reason(bot):
     job_id = trigger(bot, 4, "fail")
     (job,) = wait_for(lambda: jobs_in(bot, [job_id]), what="the failing job")

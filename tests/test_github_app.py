@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from bot import redact
-from bot.github import GitHubApp, NotConfigured, RateLimited, RequestFailed
+from bot.github import GitHubApp, InstallationToken, NotConfigured, RateLimited, RequestFailed
 from bot.logs import _ContextFilter, bound
 from bot.settings import load_settings
 
@@ -120,7 +120,7 @@ async def test_minted_tokens_are_registered_as_secrets_and_never_logged(github_s
     assert redact.redact(token.encode().hex()) == "[REDACTED]"  # registered, not just token-shaped
     assert token not in caplog.text
     assert redact.redact(f"x {token} y") == "x [REDACTED] y"
-    assert token not in repr(await app.installation_token_info(42))
+    assert token not in repr(InstallationToken(42, token, datetime.now(timezone.utc)))
 
 
 async def test_every_request_is_logged_with_the_delivery_id(github_sim, tmp_path):
@@ -202,7 +202,7 @@ async def test_secondary_rate_limit_waits_retry_after(github_sim, tmp_path):
     gh = await app.installation(42)
     n = github_sim.add_issue(REPO, "x")
     github_sim.rate_limit_next(path="/comments$", method="POST", retry_after=7)
-    await gh.create_comment(REPO, n, "hello")
+    await gh.upsert_comment(REPO, n, "<!-- backend-bot:status -->", "hello")
     assert sleep.calls == [7.0]
     assert [r.status for r in github_sim.requests_to("POST", r".*/comments")] == [403, 201]
     assert len(github_sim.comments_on(REPO, n)) == 1

@@ -22,7 +22,7 @@ async def served(github_sim_server, tmp_path):
     app = GitHubApp(settings)
     gh = await app.installation(42)
     repo = await gh.get_repo(REPO)
-    yield sim, gh, repo
+    yield sim, gh, repo, app
     await app.aclose()
 
 
@@ -44,7 +44,7 @@ def _files_holding(root: Path, needles: list[bytes]) -> list[Path]:
 
 
 async def test_clone_commit_push_and_pr_head_follows(served, tmp_path):
-    sim, gh, repo = served
+    sim, gh, repo, _ = served
     token = await gh.token()
     dest = await git.clone(repo.clone_url, tmp_path / "work", token=token)
     assert (dest / "README.md").read_text() == "# widgets\n"
@@ -74,7 +74,7 @@ async def test_clone_commit_push_and_pr_head_follows(served, tmp_path):
 
 
 async def test_fetch_sees_new_commits(served, tmp_path):
-    sim, gh, repo = served
+    sim, gh, repo, _ = served
     token = await gh.token()
     dest = await git.clone(repo.clone_url, tmp_path / "mirror", token=token, mirror=True)
     sha = sim.commit(REPO, "main", {"new.txt": "new\n"})
@@ -85,7 +85,7 @@ async def test_fetch_sees_new_commits(served, tmp_path):
 
 
 async def test_refused_without_a_token_or_with_a_dead_one(served, tmp_path):
-    sim, gh, repo = served
+    sim, gh, repo, _ = served
     with pytest.raises(GitError) as err:
         await git.clone(repo.clone_url, tmp_path / "anon", token=None)
     assert err.value.returncode != 0
@@ -103,9 +103,9 @@ async def test_refused_without_a_token_or_with_a_dead_one(served, tmp_path):
 
 
 async def test_other_installations_token_cannot_push(served, tmp_path):
-    sim, gh, repo = served
+    sim, gh, repo, app = served
     sim.add_repo("globex/gadgets", installation_id=77)
-    token = await gh.app.installation_token(77)
+    token = await app.installation_token(77)
     with pytest.raises(GitError):
         await git.clone(repo.clone_url, tmp_path / "other", token=token)
 

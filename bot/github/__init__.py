@@ -4,14 +4,29 @@
     gh = await app.installation(installation_id)    # InstallationClient
     await gh.add_reaction("acme/widgets", "issue", 42, "eyes")
     await git.clone(repo.clone_url, dest, token=await gh.token())
+
+`app` holds the App and its token cache; `client` the operations of one installation and
+`models` what they return; `rest` makes one call and sorts its failures into `errors`;
+`transport` retries and waits out rate limits underneath; `git` runs git with a token.
 """
 
 from bot.github import git
 from bot.github.app import AppIdentity, GitHubApp, InstallationToken
-from bot.github.client import (
+from bot.github.client import InstallationClient, marker
+from bot.github.errors import (
+    GitError,
+    GitHubError,
+    NetworkError,
+    NotConfigured,
+    NotFound,
+    RateLimited,
+    RequestFailed,
+    ServerError,
+    ValidationFailed,
+)
+from bot.github.models import (
     CheckRun,
     Comment,
-    InstallationClient,
     Issue,
     PullRequest,
     Reaction,
@@ -19,16 +34,6 @@ from bot.github.client import (
     Review,
     ReviewComment,
     User,
-    marker,
-)
-from bot.github.errors import (
-    GitError,
-    GitHubError,
-    NotConfigured,
-    NotFound,
-    RateLimited,
-    RequestFailed,
-    ValidationFailed,
 )
 from bot.github.transport import API_VERSION, RetryTransport
 
@@ -43,6 +48,7 @@ __all__ = [
     "InstallationClient",
     "InstallationToken",
     "Issue",
+    "NetworkError",
     "NotConfigured",
     "NotFound",
     "PullRequest",
@@ -53,6 +59,7 @@ __all__ = [
     "RetryTransport",
     "Review",
     "ReviewComment",
+    "ServerError",
     "User",
     "ValidationFailed",
     "git",

@@ -16,23 +16,20 @@ import asyncio
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import TYPE_CHECKING
+from functools import partial
 
 import httpx
 from githubkit import AppAuthStrategy, GitHub, UnauthAuthStrategy
 from githubkit.auth.base import BaseAuthStrategy
 from githubkit.cache import MemCacheStrategy
-from githubkit.exception import RequestFailed as KitRequestFailed
-from githubkit_schemas.latest.models import InstallationToken as KitInstallationToken
 
+from bot.github.client import InstallationClient
 from bot.github.errors import NotConfigured
+from bot.github.rest import send
 from bot.github.transport import RetryTransport
 from bot.logs import get_logger
 from bot.redact import register_secret
-
-if TYPE_CHECKING:
-    from bot.github.client import InstallationClient
-    from bot.settings import Settings
+from bot.settings import Settings
 
 log = get_logger("bot.github.app")
 
@@ -168,86 +165,48 @@ class GitHubApp:
         self, installation_id: int, *, min_validity: timedelta | None = None
     ) -> str:
         """A token for this installation valid for at least `min_validity` more."""
-        return (await self.installation_token_info(installation_id, min_validity=min_validity)).token
-
-    async def installation_token_info(
-        self, installation_id: int, *, min_validity: timedelta | None = None
-    ) -> InstallationToken:
         min_validity = self.min_token_validity if min_validity is None else min_validity
         lock = self._locks.setdefault(installation_id, asyncio.Lock())
         async with lock:
             cached = self._tokens.get(installation_id)
             if cached is not None and cached.expires_at - self.clock() > min_validity:
-                return cached
+                return cached.token
             minted = await self._mint(installation_id)
             self._tokens[installation_id] = minted
-            return minted
+            return minted.token
 
     async def _mint(self, installation_id: int) -> InstallationToken:
-        from bot.github.client import raise_for
-
-        try:
-            response = await self.github.arequest(
-                "POST",
-                f"/app/installations/{installation_id}/access_tokens",
-                json={},
-                response_model=KitInstallationToken,
-            )
-        except KitRequestFailed as exc:
-            raise raise_for(exc) from None
-        data = response.parsed_data
-        register_secret(data.token)
-        expires_at = datetime.fromisoformat(data.expires_at.replace("Z", "+00:00"))
+        response = await send(
+            self.github, "POST", f"/app/installations/{installation_id}/access_tokens", json={}
+        )
+        data = response.json()
+        token = data["token"]
+        register_secret(token)
+        expires_at = datetime.fromisoformat(data["expires_at"].replace("Z", "+00:00"))
         log.info(
             "minted a token for installation %s, valid until %s",
             installation_id,
             expires_at.isoformat(),
         )
-        return InstallationToken(installation_id, data.token, expires_at)
+        return InstallationToken(installation_id, token, expires_at)
 
     # -- clients ------------------------------------------------------------
 
-    def installation_github(self, installation_id: int) -> GitHub:
-        """A githubkit client authenticated as the installation (tokens refreshed per request)."""
-        return self._client(_InstallationAuthStrategy(self, installation_id))
-
     async def installation(self, installation_id: int) -> InstallationClient:
-        from bot.github.client import InstallationClient
-
-        return InstallationClient(self, installation_id)
-
-    async def installation_for_repo(self, full_name: str) -> int:
-        """The installation id of the App on `owner/name` (GET /repos/{o}/{r}/installation)."""
-        data = await self._app_get(f"/repos/{full_name}/installation")
-        return int(data["id"])
-
-    async def get_installation(self, installation_id: int) -> dict:
-        return await self._app_get(f"/app/installations/{installation_id}")
-
-    async def _app_get(self, url: str) -> dict:
-        from bot.github.client import raise_for
-
-        try:
-            response = await self.github.arequest("GET", url)
-        except KitRequestFailed as exc:
-            raise raise_for(exc) from None
-        return response.json()
+        """GitHub as this installation: each request carries a token from the cache."""
+        return InstallationClient(
+            self._client(_InstallationAuthStrategy(self, installation_id)),
+            partial(self.installation_token, installation_id),
+        )
 
     async def identity(self) -> AppIdentity:
         """Who the App is: its slug, and the login, id and noreply email of its bot user."""
         if self._identity is not None:
             return self._identity
-        from bot.github.client import raise_for
-
-        app = await self._app_get("/app")
+        app = (await send(self.github, "GET", "/app")).json()
         slug = app["slug"]
         bot_login = f"{slug}[bot]"
-        try:
-            user = (
-                await self._client(UnauthAuthStrategy()).arequest("GET", f"/users/{bot_login}")
-            ).json()
-        except KitRequestFailed as exc:
-            raise raise_for(exc) from None
+        user = (await send(self._client(UnauthAuthStrategy()), "GET", f"/users/{bot_login}")).json()
         self._identity = AppIdentity(
             app_id=int(app["id"]),
             slug=slug,

@@ -1,29 +1,36 @@
 """What the bot does on GitHub as one installation: small typed async operations.
 
-Each method takes `repo` as "owner/name" and returns a small frozen dataclass (or a plain
-value). Every text the bot writes to GitHub (comments, replies, PR titles and bodies, check
-runs) goes through `redact` here, whoever composed it. Errors are `bot.github.errors`
-exceptions; "not there" answers that flows expect (a missing file, a user with no access, no
-status comment yet) are `None`/"none" instead.
+Each method takes `repo` as "owner/name" and returns a small frozen dataclass from
+`bot.github.models` (or a plain value). Every text the bot writes to GitHub (comments,
+replies, PR titles and bodies, check runs) goes through `redact` here, whoever composed it.
+Errors are `bot.github.errors` exceptions; "not there" answers that flows expect (a missing
+file, a user with no access, no status comment yet) are `None`/"none" instead.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, Literal
 
-from githubkit.exception import RequestError as KitRequestError
-from githubkit.exception import RequestFailed as KitRequestFailed
+import httpx
+from githubkit import GitHub
 
-from bot.github.errors import GitHubError, NotFound, RateLimited, RequestFailed, ValidationFailed
-from bot.github.transport import rate_limit_delay
+from bot.github.errors import GitHubError, NotFound
+from bot.github.models import (
+    CheckRun,
+    Comment,
+    Issue,
+    PullRequest,
+    Reaction,
+    Repo,
+    Review,
+    ReviewComment,
+    User,
+)
+from bot.github.rest import send
 from bot.redact import redact
-
-if TYPE_CHECKING:
-    from bot.github.app import GitHubApp
 
 MARKER_PREFIX = "<!-- backend-bot:"
 PER_PAGE = 100
@@ -39,251 +46,6 @@ def marker(name: str) -> str:
     return f"{MARKER_PREFIX}{name} -->"
 
 
-def raise_for(exc: KitRequestFailed) -> RequestFailed:
-    """Turn a githubkit failure into our error tree."""
-    response = exc.response.raw_response
-    request = exc.request
-    try:
-        body = response.json()
-    except ValueError:
-        body = {}
-    if not isinstance(body, dict):
-        body = {}
-    message = str(body.get("message") or response.reason_phrase or "error")
-    errors = body.get("errors") or []
-    args = (request.method, str(request.url.path), response.status_code, message, errors)
-    if response.status_code == 404:
-        return NotFound(*args)
-    if response.status_code == 422:
-        return ValidationFailed(*args)
-    if rate_limit_delay(response, 0.0) is not None:
-        return RateLimited(*args)
-    return RequestFailed(*args)
-
-
-# -- what the operations return -------------------------------------------------
-
-
-@dataclass(frozen=True)
-class User:
-    login: str
-    id: int
-    type: str = "User"
-
-    @classmethod
-    def from_json(cls, d: dict | None) -> User:
-        d = d or {}
-        return cls(login=d.get("login", ""), id=int(d.get("id") or 0), type=d.get("type", "User"))
-
-
-@dataclass(frozen=True)
-class Repo:
-    id: int
-    full_name: str
-    owner: str
-    name: str
-    default_branch: str
-    private: bool
-    clone_url: str
-    html_url: str
-    fork: bool = False
-
-    @classmethod
-    def from_json(cls, d: dict) -> Repo:
-        return cls(
-            id=int(d["id"]),
-            full_name=d["full_name"],
-            owner=d["owner"]["login"],
-            name=d["name"],
-            default_branch=d.get("default_branch") or "main",
-            private=bool(d.get("private")),
-            clone_url=d.get("clone_url", ""),
-            html_url=d.get("html_url", ""),
-            fork=bool(d.get("fork")),
-        )
-
-
-@dataclass(frozen=True)
-class Issue:
-    number: int
-    title: str
-    body: str
-    state: str
-    user: User
-    labels: tuple[str, ...]
-    html_url: str
-    is_pull_request: bool
-
-    @classmethod
-    def from_json(cls, d: dict) -> Issue:
-        return cls(
-            number=int(d["number"]),
-            title=d.get("title") or "",
-            body=d.get("body") or "",
-            state=d.get("state", "open"),
-            user=User.from_json(d.get("user")),
-            labels=tuple(
-                label["name"] if isinstance(label, dict) else str(label)
-                for label in d.get("labels") or []
-            ),
-            html_url=d.get("html_url", ""),
-            is_pull_request="pull_request" in d,
-        )
-
-
-@dataclass(frozen=True)
-class Comment:
-    id: int
-    body: str
-    user: User
-    html_url: str
-    created_at: str = ""
-
-    @classmethod
-    def from_json(cls, d: dict) -> Comment:
-        return cls(
-            id=int(d["id"]),
-            body=d.get("body") or "",
-            user=User.from_json(d.get("user")),
-            html_url=d.get("html_url", ""),
-            created_at=d.get("created_at", ""),
-        )
-
-
-@dataclass(frozen=True)
-class Reaction:
-    id: int
-    content: str
-    user: User
-
-    @classmethod
-    def from_json(cls, d: dict) -> Reaction:
-        return cls(id=int(d["id"]), content=d["content"], user=User.from_json(d.get("user")))
-
-
-@dataclass(frozen=True)
-class PullRequest:
-    number: int
-    title: str
-    body: str
-    state: str
-    draft: bool
-    merged: bool
-    html_url: str
-    user: User
-    head_ref: str
-    head_sha: str
-    head_repo: str | None  # full name; None when the fork was deleted
-    base_ref: str
-    base_sha: str
-    base_repo: str
-
-    @property
-    def is_fork(self) -> bool:
-        return self.head_repo != self.base_repo
-
-    @classmethod
-    def from_json(cls, d: dict) -> PullRequest:
-        head, base = d["head"], d["base"]
-        return cls(
-            number=int(d["number"]),
-            title=d.get("title") or "",
-            body=d.get("body") or "",
-            state=d.get("state", "open"),
-            draft=bool(d.get("draft")),
-            merged=bool(d.get("merged") or d.get("merged_at")),
-            html_url=d.get("html_url", ""),
-            user=User.from_json(d.get("user")),
-            head_ref=head["ref"],
-            head_sha=head["sha"],
-            head_repo=(head.get("repo") or {}).get("full_name"),
-            base_ref=base["ref"],
-            base_sha=base["sha"],
-            base_repo=(base.get("repo") or {}).get("full_name", ""),
-        )
-
-
-@dataclass(frozen=True)
-class Review:
-    id: int
-    body: str
-    state: str
-    user: User
-    commit_id: str
-    html_url: str
-
-    @classmethod
-    def from_json(cls, d: dict) -> Review:
-        return cls(
-            id=int(d["id"]),
-            body=d.get("body") or "",
-            state=d.get("state", ""),
-            user=User.from_json(d.get("user")),
-            commit_id=d.get("commit_id") or "",
-            html_url=d.get("html_url", ""),
-        )
-
-
-@dataclass(frozen=True)
-class ReviewComment:
-    id: int
-    body: str
-    path: str
-    line: int | None
-    start_line: int | None
-    side: str | None
-    diff_hunk: str
-    user: User
-    commit_id: str
-    html_url: str
-    review_id: int | None
-    in_reply_to_id: int | None = None
-    original_line: int | None = None
-
-    @classmethod
-    def from_json(cls, d: dict) -> ReviewComment:
-        return cls(
-            id=int(d["id"]),
-            body=d.get("body") or "",
-            path=d.get("path", ""),
-            line=d.get("line"),
-            start_line=d.get("start_line"),
-            side=d.get("side"),
-            diff_hunk=d.get("diff_hunk") or "",
-            user=User.from_json(d.get("user")),
-            commit_id=d.get("commit_id") or "",
-            html_url=d.get("html_url", ""),
-            review_id=d.get("pull_request_review_id"),
-            in_reply_to_id=d.get("in_reply_to_id"),
-            original_line=d.get("original_line"),
-        )
-
-
-@dataclass(frozen=True)
-class CheckRun:
-    id: int
-    name: str
-    head_sha: str
-    status: str
-    conclusion: str | None
-    html_url: str
-    details_url: str | None = None
-    output: dict = field(default_factory=dict)
-
-    @classmethod
-    def from_json(cls, d: dict) -> CheckRun:
-        return cls(
-            id=int(d["id"]),
-            name=d["name"],
-            head_sha=d["head_sha"],
-            status=d.get("status", ""),
-            conclusion=d.get("conclusion"),
-            html_url=d.get("html_url", ""),
-            details_url=d.get("details_url"),
-            output=d.get("output") or {},
-        )
-
-
 # -- the client ---------------------------------------------------------------------
 
 
@@ -297,14 +59,14 @@ _REACTION_PATHS = {
 class InstallationClient:
     """GitHub as seen by one installation of the App."""
 
-    def __init__(self, app: GitHubApp, installation_id: int) -> None:
-        self.app = app
-        self.installation_id = installation_id
-        self.github = app.installation_github(installation_id)
+    def __init__(self, github: GitHub, token: Callable[[], Awaitable[str]]) -> None:
+        """`github` is authenticated as the installation; `token` gives its current token."""
+        self.github = github
+        self._token = token
 
     async def token(self) -> str:
         """A fresh installation token (for git)."""
-        return await self.app.installation_token(self.installation_id)
+        return await self._token()
 
     # -- plumbing --
 
@@ -322,14 +84,10 @@ class InstallationClient:
             return None
         return response.json()
 
-    async def _send(self, method, url, *, params=None, json=None):
-        try:
-            response = await self.github.arequest(method, url, params=params, json=json)
-        except KitRequestFailed as exc:
-            raise raise_for(exc) from None
-        except KitRequestError as exc:
-            raise GitHubError(f"{method} {url}: {exc.exc!r}") from exc.exc
-        return response.raw_response
+    async def _send(
+        self, method: str, url: str, *, params: dict[str, Any] | None = None, json: Any = None
+    ) -> httpx.Response:
+        return await send(self.github, method, url, params=params, json=json)
 
     async def paginate(self, url: str, *, params: dict[str, Any] | None = None) -> AsyncIterator[dict]:
         """Every item of a list endpoint, following `Link: rel="next"`."""
@@ -381,22 +139,6 @@ class InstallationClient:
             await self.request("POST", f"/repos/{repo}/{path}", json={"content": content})
         )
 
-    async def list_reactions(
-        self, repo: str, target: ReactionTarget, target_id: int, content: str | None = None
-    ) -> list[Reaction]:
-        path = _REACTION_PATHS[target].format(id=target_id)
-        params = {"content": content} if content else None
-        return [Reaction.from_json(r) async for r in self.paginate(f"/repos/{repo}/{path}", params=params)]
-
-    async def remove_reaction(
-        self, repo: str, target: ReactionTarget, target_id: int, reaction_id: int
-    ) -> None:
-        path = _REACTION_PATHS[target].format(id=target_id)
-        try:
-            await self.request("DELETE", f"/repos/{repo}/{path}/{reaction_id}")
-        except NotFound:
-            pass  # already gone
-
     # -- issues and comments --
 
     async def get_issue(self, repo: str, number: int) -> Issue:
@@ -408,20 +150,27 @@ class InstallationClient:
             async for c in self.paginate(f"/repos/{repo}/issues/{number}/comments")
         ]
 
-    async def create_comment(self, repo: str, number: int, body: str) -> Comment:
-        return Comment.from_json(
-            await self.request("POST", f"/repos/{repo}/issues/{number}/comments",
-                               json={"body": redact(body)})
-        )
+    async def upsert_comment(
+        self, repo: str, number: int, marker_text: str, body: str, *, author: str | None = None
+    ) -> Comment:
+        """Edit the comment carrying the marker in place, or create it (the marker is added).
 
-    async def update_comment(self, repo: str, comment_id: int, body: str) -> Comment:
-        return Comment.from_json(
-            await self.request("PATCH", f"/repos/{repo}/issues/comments/{comment_id}",
-                               json={"body": redact(body)})
-        )
+        With `author`, only that user's comment counts: anyone can paste a marker.
+        """
+        body = redact(body)
+        if marker_text not in body:
+            body = f"{marker_text}\n{body}"
+        existing = await self._find_comment(repo, number, marker_text, author)
+        if existing is None:
+            return Comment.from_json(await self.request(
+                "POST", f"/repos/{repo}/issues/{number}/comments", json={"body": body}))
+        if existing.body == body:
+            return existing
+        return Comment.from_json(await self.request(
+            "PATCH", f"/repos/{repo}/issues/comments/{existing.id}", json={"body": body}))
 
-    async def find_comment(
-        self, repo: str, number: int, marker_text: str, *, author: str | None = None
+    async def _find_comment(
+        self, repo: str, number: int, marker_text: str, author: str | None
     ) -> Comment | None:
         """The first comment on the issue/PR holding the marker (by `author`, if given)."""
         async for c in self.paginate(f"/repos/{repo}/issues/{number}/comments"):
@@ -430,20 +179,6 @@ class InstallationClient:
             ):
                 return Comment.from_json(c)
         return None
-
-    async def upsert_comment(
-        self, repo: str, number: int, marker_text: str, body: str, *, author: str | None = None
-    ) -> Comment:
-        """Edit the comment carrying the marker in place, or create it (the marker is added)."""
-        body = redact(body)
-        if marker_text not in body:
-            body = f"{marker_text}\n{body}"
-        existing = await self.find_comment(repo, number, marker_text, author=author)
-        if existing is None:
-            return await self.create_comment(repo, number, body)
-        if existing.body == body:
-            return existing
-        return await self.update_comment(repo, existing.id, body)
 
     # -- pull requests --
 
@@ -463,14 +198,6 @@ class InstallationClient:
         ]
         found.sort(key=lambda p: (p.state != "open", -p.number))
         return found[0] if found else None
-
-    async def find_pull_by_marker(
-        self, repo: str, marker_text: str, *, state: str = "all"
-    ) -> PullRequest | None:
-        async for p in self.paginate(f"/repos/{repo}/pulls", params={"state": state}):
-            if marker_text in (p.get("body") or ""):
-                return PullRequest.from_json(p)
-        return None
 
     async def create_pull(
         self, repo: str, *, title: str, head: str, base: str, body: str = "", draft: bool = False
@@ -559,25 +286,6 @@ class InstallationClient:
         payload: dict[str, Any] = {"name": name, "head_sha": head_sha, "status": status}
         payload.update(_check_fields(conclusion, details_url, external_id, title, summary, text))
         return CheckRun.from_json(await self.request("POST", f"/repos/{repo}/check-runs", json=payload))
-
-    async def update_check_run(
-        self,
-        repo: str,
-        check_run_id: int,
-        *,
-        status: str | None = None,
-        conclusion: str | None = None,
-        details_url: str | None = None,
-        external_id: str | None = None,
-        title: str | None = None,
-        summary: str | None = None,
-        text: str | None = None,
-    ) -> CheckRun:
-        payload: dict[str, Any] = {"status": status} if status else {}
-        payload.update(_check_fields(conclusion, details_url, external_id, title, summary, text))
-        return CheckRun.from_json(
-            await self.request("PATCH", f"/repos/{repo}/check-runs/{check_run_id}", json=payload)
-        )
 
     # -- contents --
 

@@ -1,5 +1,8 @@
 """Job functions for engine tests, steered by the issue title: `sleep=0.4 transient=2 fail`.
 
+`transient=2 github=502` fails twice with the error `bot.github` raises for that answer once
+its transport has given up (`502`, `429`, `404`, `network`) instead of a bare `TransientError`.
+
 Each records what happened as JSON lines in the file named by `events_path`, with real
 timestamps, so tests can check order, overlap and exactly-once effects.
 """
@@ -14,7 +17,15 @@ from pathlib import Path
 
 from bot.engine import Engine, JobContext
 from bot.errors import TransientError, UserFacingError
+from bot.github.errors import NetworkError, NotFound, RateLimited, ServerError
 from bot.routing import JobRequest
+
+GITHUB_FAILURES = {
+    "502": lambda: ServerError("POST", "/repos/acme/widgets/pulls", 502, "Server Error"),
+    "429": lambda: RateLimited("POST", "/repos/acme/widgets/pulls", 429, "rate limit exceeded"),
+    "404": lambda: NotFound("POST", "/repos/acme/widgets/pulls", 404, "Not Found"),
+    "network": lambda: NetworkError("POST /repos/acme/widgets/pulls: ConnectError('reset')"),
+}
 
 
 def record(path: Path, **entry) -> None:
@@ -74,6 +85,8 @@ def register(engine: Engine, events_path: Path) -> None:
                             if e.get("job") == job.id and e.get("phase") == "try")
                 record(events_path, job=job.id, phase="try")
                 if calls < failures:
+                    if "github" in steer:
+                        raise GITHUB_FAILURES[steer["github"]]()
                     raise TransientError(f"GitHub answered 502 (try {calls + 1})")
                 return "ok"
 
