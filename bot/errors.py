@@ -7,6 +7,12 @@
     │    └── UnsafePath               bot.confined: a path that leaves the workspace
     ├── JobCancelled              someone asked the job to stop
     ├── SandboxUnavailable        bot.agent.sandbox: this host cannot sandbox the agent
+    ├── EgressUnavailable         bot.agent.egress: no filtered network for `network: true`
+    ├── ToolError                 bot.agent.tools: a tool call failed; the model reads why
+    ├── RepoConfigError           bot.repo_config: `.github/backend.yml` is invalid (+ ValueError)
+    ├── RegistrationError         bot.registration: the manifest flow could not finish
+    ├── LocalRunError             bot.agent.local: `backend-bot run` cannot start here
+    ├── ExecutorIdInUse           bot.executors: another live process has this executor id
     └── GitHubError               bot.github.errors: anything that went wrong talking to GitHub
          ├── NotConfigured            APP_ID / private key missing
          ├── RequestFailed            GitHub answered with an error status

@@ -19,6 +19,7 @@ import time
 from dbos import DBOS
 
 from bot.database import Database
+from bot.errors import BotError
 from bot.logs import get_logger
 
 log = get_logger(__name__)
@@ -40,7 +41,7 @@ CREATE TABLE IF NOT EXISTS bot_executors (
 """
 
 
-class ExecutorIdInUse(RuntimeError):
+class ExecutorIdInUse(BotError):
     pass
 
 

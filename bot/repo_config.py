@@ -32,6 +32,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from bot import confined
+from bot.errors import BotError
 
 CONFIG_PATH = ".github/backend.yml"
 
@@ -44,7 +45,7 @@ _COMMAND = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,38}$")
 _BRANCH_PREFIX = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,59}$")
 
 
-class RepoConfigError(ValueError):
+class RepoConfigError(BotError, ValueError):
     """`.github/backend.yml` is not valid; the message says what to fix, in plain words."""
 
     def __init__(self, problems: list[str]) -> None:

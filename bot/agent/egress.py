@@ -33,6 +33,7 @@ import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+from bot.errors import BotError
 from bot.logs import get_logger
 
 log = get_logger(__name__)
@@ -49,7 +50,7 @@ BLOCKED_V4 = (
 )
 
 
-class EgressUnavailable(Exception):
+class EgressUnavailable(BotError):
     """The filtered network could not be set up; the command must not run with another."""
 
 

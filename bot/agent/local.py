@@ -20,8 +20,9 @@ import anthropic
 from bot.agent.context import local_task
 from bot.agent.loop import AgentResult, Limits, run_agent
 from bot.agent.sandbox import Sandbox, SandboxUnavailable
-from bot.confined import UnsafePath
 from bot.agent.usage import render_footer
+from bot.confined import UnsafePath
+from bot.errors import BotError
 from bot.github import git
 from bot.worklog import WORKLOG_FILE, append_entry, render_entry
 from bot.workspace import find_nested_repositories
@@ -32,7 +33,7 @@ EXIT_QUESTION = 3
 DEFAULT_AUTHOR = ("backend-bot", "backend-bot@localhost")
 
 
-class LocalRunError(Exception):
+class LocalRunError(BotError):
     """Something about the checkout that the operator must fix before a run."""
 
 

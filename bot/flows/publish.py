@@ -54,7 +54,7 @@ async def reply(ctx: JobContext, text: str, *, kind: str) -> None:
         body = f"{marker}\n{text}"
         if spec.get("comment_kind") == "review_comment":
             existing = [c for c in await client.list_pull_comments(spec["repo"], spec["number"])
-                        if marker in c.body]
+                        if marker in c.body and c.user.login == client.own_login]
             if not existing:
                 await client.reply_to_review_comment(spec["repo"], spec["number"],
                                                      spec["thread_id"], body)

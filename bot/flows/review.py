@@ -113,8 +113,9 @@ async def _reply_on_threads(ctx: JobContext, review: dict, result: WorkResult) -
     spec = ctx.job.spec
     client = await installation(ctx)
     answers = answers_by_comment(result.key_decisions)
-    posted = "\n".join(c.body for c in await client.list_pull_comments(spec["repo"],
-                                                                      spec["number"]))
+    # The bot's own replies only: anyone can paste a marker to silence a thread.
+    posted = "\n".join(c.body for c in await client.list_pull_comments(spec["repo"], spec["number"])
+                        if c.user.login == client.own_login)
     for index, comment in enumerate(review["comments"], start=1):
         marker = markers.status(f"reply-job-{ctx.job.id}-comment-{comment['id']}")
         if marker in posted:

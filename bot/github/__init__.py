@@ -12,7 +12,7 @@
 
 from bot.github import git
 from bot.github.app import AppIdentity, GitHubApp, InstallationToken
-from bot.github.client import InstallationClient, marker
+from bot.github.client import InstallationClient
 from bot.github.errors import (
     GitError,
     GitHubError,
@@ -63,5 +63,4 @@ __all__ = [
     "User",
     "ValidationFailed",
     "git",
-    "marker",
 ]

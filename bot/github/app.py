@@ -197,6 +197,7 @@ class GitHubApp:
         return InstallationClient(
             self._client(_InstallationAuthStrategy(self, installation_id)),
             partial(self.installation_token, installation_id),
+            own_login=(await self.identity()).bot_login,
         )
 
     async def identity(self) -> AppIdentity:

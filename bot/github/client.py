@@ -32,18 +32,12 @@ from bot.github.models import (
 from bot.github.rest import send
 from bot.redact import redact
 
-MARKER_PREFIX = "<!-- backend-bot:"
 PER_PAGE = 100
 MAX_PAGES = 50
 
 Permission = Literal["admin", "maintain", "write", "triage", "read", "none"]
 ReactionTarget = Literal["issue", "comment", "review_comment"]
 REACTIONS = frozenset({"+1", "-1", "laugh", "confused", "heart", "hooray", "rocket", "eyes"})
-
-
-def marker(name: str) -> str:
-    """The hidden HTML marker that identifies one kind of bot comment: `<!-- backend-bot:name -->`."""
-    return f"{MARKER_PREFIX}{name} -->"
 
 
 # -- the client ---------------------------------------------------------------------
@@ -59,10 +53,13 @@ _REACTION_PATHS = {
 class InstallationClient:
     """GitHub as seen by one installation of the App."""
 
-    def __init__(self, github: GitHub, token: Callable[[], Awaitable[str]]) -> None:
-        """`github` is authenticated as the installation; `token` gives its current token."""
+    def __init__(self, github: GitHub, token: Callable[[], Awaitable[str]], *,
+                 own_login: str | None = None) -> None:
+        """`github` is authenticated as the installation; `token` gives its current token;
+        `own_login` is the App's bot user, whose comments alone the bot edits as its own."""
         self.github = github
         self._token = token
+        self.own_login = own_login
 
     async def token(self) -> str:
         """A fresh installation token (for git)."""
@@ -155,12 +152,13 @@ class InstallationClient:
     ) -> Comment:
         """Edit the comment carrying the marker in place, or create it (the marker is added).
 
-        With `author`, only that user's comment counts: anyone can paste a marker.
+        Only the bot's own comment counts (`author`, by default the App's bot user): anyone can
+        paste a marker into a comment of theirs.
         """
         body = redact(body)
         if marker_text not in body:
             body = f"{marker_text}\n{body}"
-        existing = await self._find_comment(repo, number, marker_text, author)
+        existing = await self._find_comment(repo, number, marker_text, author or self.own_login)
         if existing is None:
             return Comment.from_json(await self.request(
                 "POST", f"/repos/{repo}/issues/{number}/comments", json={"body": body}))

@@ -13,6 +13,7 @@ from urllib.parse import quote
 
 import httpx
 
+from bot.errors import BotError
 from bot.logs import get_logger
 from bot.settings import Settings
 
@@ -31,7 +32,7 @@ ENV_KEYS: dict[str, str] = {
 }
 
 
-class RegistrationError(Exception):
+class RegistrationError(BotError):
     """The manifest flow could not finish; the message is for the person registering."""
 
 

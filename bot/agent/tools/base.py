@@ -23,6 +23,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from bot.agent.sandbox import Sandbox, cap_text
+from bot.errors import BotError
 from bot.logs import get_logger
 from bot.worklog import WorkLogEntry
 
@@ -32,7 +33,7 @@ log = get_logger(__name__)
 BASH_MAX_TIMEOUT_MS = 600_000
 
 
-class ToolError(Exception):
+class ToolError(BotError):
     """A failure reported back to the model as an is_error tool result."""
 
 
