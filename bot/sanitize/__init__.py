@@ -26,9 +26,9 @@ import re
 from collections.abc import Iterator
 from urllib.parse import quote
 
+from bot.sanitize.fences import code_fence, code_span
 from bot.sanitize.markdown import (
     ATTRIBUTE,
-    BACKTICKS,
     CODE,
     COMMENT,
     CONTAINER,
@@ -96,20 +96,6 @@ _URL = re.compile(rf"(?:{URL_START.pattern})\S*", re.I)
 _BOT_MARKER = re.compile(r"<!--\s*backend-bot:.*?-->", re.S)
 _CHARACTER_REFERENCE = re.compile(r"&(?:#[0-9]{1,7}|#[xX][0-9A-Fa-f]{1,6}|commat|num);")
 _URL_UNSAFE = re.compile(r"[\s()<>`\\\[\]\"'@]")
-
-
-def code_fence(text: str) -> str:
-    """The backticks that open and close a code block around `text`: more than any run of
-    backticks inside it (and at least three), so nothing in the text can end the block."""
-    return "`" * max(3, _longest_backtick_run(text) + 1)
-
-
-def code_span(text: str) -> str:
-    """`text` on one line as inline code that no backtick inside it can end early."""
-    text = " ".join(text.split())
-    ticks = "`" * (_longest_backtick_run(text) + 1)
-    pad = " " if text.startswith("`") or text.endswith("`") else ""
-    return f"{ticks}{pad}{text}{pad}{ticks}"
 
 
 def strip_hidden(text: str, *, markdown: bool = True) -> str:
@@ -417,11 +403,6 @@ def _image_link(tag: re.Match) -> str:
 
 # ---------------------------------------------------------------------------------------
 # Helpers
-
-
-def _longest_backtick_run(text: str) -> int:
-    return max((len(run) for run in BACKTICKS.findall(text)), default=0)
-
 
 
 def _gap(text: str, start: int, end: int) -> str:
