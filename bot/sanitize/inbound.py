@@ -16,6 +16,7 @@ from collections.abc import Iterator
 
 from bot.sanitize.markdown import (
     ATTRIBUTE,
+    CELL_PIPE,
     CODE,
     COMMENT,
     CONTAINER,
@@ -101,7 +102,7 @@ def _excess_table_cells(reading: Reading) -> Iterator[tuple[int, int]]:
 
 def _cell_separators(row: str) -> list[int]:
     """Where the pipes between a table row's cells are (not its leading or trailing pipe)."""
-    pipes = [m.start() for m in re.finditer(r"(?<!\\)\|", row)]
+    pipes = [m.start() for m in CELL_PIPE.finditer(row)]
     prefix = re.match(r"[ \t>]*", row).end()
     if pipes and pipes[0] == prefix:
         pipes = pipes[1:]

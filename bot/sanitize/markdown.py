@@ -47,6 +47,8 @@ _HTML_BLOCK_ENDS = {"raw": ("</pre>", "</script>", "</style>", "</textarea>"), "
                     "cdata": ("]]>",), "decl": (">",)}
 _DEFINITION = re.compile(CONTAINER + r"!?\[(?:[^\[\]\\\n]|\\.)+\]:")
 TABLE_DELIMITER = re.compile(r"^[ \t>]*\|?[ \t]*:?-+:?[ \t]*(?:\|[ \t]*:?-+:?[ \t]*)*\|?[ \t]*$", re.M)
+# A pipe that parts a table row's cells: any but an escaped one.
+CELL_PIPE = re.compile(r"(?<!\\)\|")
 _INLINE_EVENT = re.compile(r"[\\<\]`\n]")
 # A tag read the lenient way browsers read it, and its attributes.
 HTML_TAG = re.compile(
@@ -245,7 +247,7 @@ class Reading:
     def _splits_table_cell(self, start: int, end: int) -> bool:
         if not any(low <= start < high for low, high in self.tables):
             return False
-        return re.search(r"(?<!\\)\|", self.text[start:end]) is not None
+        return CELL_PIPE.search(self.text[start:end]) is not None
 
 
 @cache
