@@ -1,4 +1,4 @@
-"""Reading Markdown the way GitHub renders it: the half both directions of `bot.sanitize` share.
+"""Reading Markdown the way GitHub renders it, for both directions of `bot.sanitize`.
 
 Inbound (`strip_hidden`) and outbound (`neutralise`) both need to know what GitHub renders as
 code, where all of that is visible, inert text: neither has anything to remove or make inert
@@ -10,6 +10,10 @@ Where Markdown is ambiguous the reading errs towards prose: a code span whose en
 how GitHub resolves a link, raw HTML, a table cell or a line break is not taken for code.
 Prose taken for code could hide words or ping people; code taken for prose only loses a
 little formatting.
+
+Both directions also take from here what else they read alike: INVISIBLE (characters that
+render as nothing), HTML tags and attributes read the lenient way browsers read them, and
+`replace`, which applies the edits each direction finds.
 """
 
 from __future__ import annotations
