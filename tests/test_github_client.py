@@ -4,12 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from bot.github import (
-    GitHubApp,
-    NotFound,
-    ValidationFailed,
-    marker,
-)
+from bot.github import GitHubApp, NotFound, ValidationFailed
+from bot.markers import marker
 from bot.settings import load_settings
 
 REPO = "acme/widgets"
@@ -130,13 +126,15 @@ async def test_status_comment_is_found_by_marker_across_pages_and_edited_in_plac
     assert {r.query.get("page") for r in lists} == {None, "2"}
 
 
-async def test_marker_in_someone_elses_comment_is_ignored_with_author(github_sim, gh):
+async def test_marker_in_someone_elses_comment_is_ignored(github_sim, gh):
+    """Anyone can paste the bot's marker into a comment: only the App's own comments count,
+    without the caller having to say whose (the client knows its bot user)."""
     n = github_sim.add_issue(REPO, "Do it")
     mark = marker("status")
     spoof = github_sim.add_comment(REPO, n, f"{mark} spoofed", user="mallory")
-    mine = await gh.upsert_comment(REPO, n, mark, "Queued", author="backend-bot[bot]")
+    mine = await gh.upsert_comment(REPO, n, mark, "Queued")
     assert mine.id != spoof["id"] and mine.user.login == "backend-bot[bot]"
-    again = await gh.upsert_comment(REPO, n, mark, "Working", author="backend-bot[bot]")
+    again = await gh.upsert_comment(REPO, n, mark, "Working")
     assert again.id == mine.id
     bodies = {c["id"]: c["body"] for c in github_sim.comments_on(REPO, n)}
     assert bodies == {spoof["id"]: f"{mark} spoofed", mine.id: f"{mark}\nWorking"}

@@ -53,8 +53,9 @@ async def reply(ctx: JobContext, text: str, *, kind: str) -> None:
         marker = markers.status(f"{kind}-job-{ctx.job.id}")
         body = f"{marker}\n{text}"
         if spec.get("comment_kind") == "review_comment":
+            own = await client.own_login()
             existing = [c for c in await client.list_pull_comments(spec["repo"], spec["number"])
-                        if marker in c.body and c.user.login == client.own_login]
+                        if marker in c.body and c.user.login == own]
             if not existing:
                 await client.reply_to_review_comment(spec["repo"], spec["number"],
                                                      spec["thread_id"], body)

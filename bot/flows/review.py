@@ -114,8 +114,9 @@ async def _reply_on_threads(ctx: JobContext, review: dict, result: WorkResult) -
     client = await installation(ctx)
     answers = answers_by_comment(result.key_decisions)
     # The bot's own replies only: anyone can paste a marker to silence a thread.
+    own = await client.own_login()
     posted = "\n".join(c.body for c in await client.list_pull_comments(spec["repo"], spec["number"])
-                        if c.user.login == client.own_login)
+                        if c.user.login == own)
     for index, comment in enumerate(review["comments"], start=1):
         marker = markers.status(f"reply-job-{ctx.job.id}-comment-{comment['id']}")
         if marker in posted:

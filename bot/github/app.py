@@ -197,8 +197,11 @@ class GitHubApp:
         return InstallationClient(
             self._client(_InstallationAuthStrategy(self, installation_id)),
             partial(self.installation_token, installation_id),
-            own_login=(await self.identity()).bot_login,
+            own_login=self._bot_login,
         )
+
+    async def _bot_login(self) -> str:
+        return (await self.identity()).bot_login
 
     async def identity(self) -> AppIdentity:
         """Who the App is: its slug, and the login, id and noreply email of its bot user."""

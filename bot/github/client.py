@@ -54,12 +54,16 @@ class InstallationClient:
     """GitHub as seen by one installation of the App."""
 
     def __init__(self, github: GitHub, token: Callable[[], Awaitable[str]], *,
-                 own_login: str | None = None) -> None:
+                 own_login: Callable[[], Awaitable[str]] | None = None) -> None:
         """`github` is authenticated as the installation; `token` gives its current token;
-        `own_login` is the App's bot user, whose comments alone the bot edits as its own."""
+        `own_login` gives the App's bot user, whose comments alone the bot edits as its own."""
         self.github = github
         self._token = token
-        self.own_login = own_login
+        self._own_login = own_login
+
+    async def own_login(self) -> str | None:
+        """The App's bot user (`slug[bot]`), or None when the client was made without it."""
+        return await self._own_login() if self._own_login is not None else None
 
     async def token(self) -> str:
         """A fresh installation token (for git)."""
@@ -158,7 +162,8 @@ class InstallationClient:
         body = redact(body)
         if marker_text not in body:
             body = f"{marker_text}\n{body}"
-        existing = await self._find_comment(repo, number, marker_text, author or self.own_login)
+        existing = await self._find_comment(repo, number, marker_text,
+                                            author or await self.own_login())
         if existing is None:
             return Comment.from_json(await self.request(
                 "POST", f"/repos/{repo}/issues/{number}/comments", json={"body": body}))
