@@ -151,3 +151,18 @@ def test_errors_survive_the_pickling_dbos_does_for_a_failed_step():
     exhausted = pickle.loads(pickle.dumps(DBOSMaxStepRetriesExceeded("publish", 4, errors[:2])))
     assert [type(e) for e in exhausted.errors] == [ServerError, RateLimited]
     assert exhausted.errors[0].status == 502
+
+
+async def test_a_post_is_not_sent_twice_when_github_may_have_written(github_sim, make_gh):
+    """A 502 after a POST may come after the write: the transport hands it up (the step
+    looks for what it wrote before writing again); a GET is retried at once."""
+    gh = await make_gh()
+    number = github_sim.add_issue(REPO, "Do it")
+    github_sim.fail_after_next(1, path=r"/issues/\d+/comments$", method="POST")
+    with pytest.raises(ServerError):
+        await gh.upsert_comment(REPO, number, "<!-- backend-bot:status:job-1 -->", "Queued")
+    assert len(github_sim.comments_on(REPO, number)) == 1  # written once, despite the 502
+    again = await gh.upsert_comment(REPO, number, "<!-- backend-bot:status:job-1 -->", "Queued")
+    assert [c["id"] for c in github_sim.comments_on(REPO, number)] == [again.id]
+    github_sim.fail_next(1, path=r"/repos/acme/widgets$", method="GET", status=502)
+    assert (await gh.get_repo(REPO)).name == "widgets"

@@ -13,6 +13,8 @@ from bot.github.client import InstallationClient
 from bot.github.errors import RequestFailed
 from bot.sanitize import code_fence
 
+TESTS_CHECK_NAME = "backend-bot / tests"
+
 
 def footer(result: WorkResult, job_id: int, model: str) -> str:
     usage = Usage(**result.usage) if result.usage else None
@@ -30,13 +32,15 @@ async def request_review(ctx: JobContext, client: InstallationClient, number: in
 
 
 async def report_check_run(client: InstallationClient, repo: str, result: WorkResult) -> None:
-    """The bot's own test run as a check on the pushed commit."""
+    """The bot's own test run as a check on the pushed commit (once, after a retry too)."""
     if not result.tests or not result.sha:
+        return
+    if await client.find_check_run(repo, result.sha, TESTS_CHECK_NAME) is not None:
         return
     tests = result.tests
     fence = code_fence(tests["output"])  # the repository prints what it likes
     await client.create_check_run(
-        repo, name="backend-bot / tests", head_sha=result.sha, status="completed",
+        repo, name=TESTS_CHECK_NAME, head_sha=result.sha, status="completed",
         conclusion="success" if tests["passed"] else "failure",
         title=f"`{tests['command']}` " + ("passed" if tests["passed"] else "failed"),
         summary=f"Run by backend-bot in its sandbox in {tests['duration']} s.",

@@ -290,6 +290,13 @@ class InstallationClient:
         payload.update(_check_fields(conclusion, details_url, external_id, title, summary, text))
         return CheckRun.from_json(await self.request("POST", f"/repos/{repo}/check-runs", json=payload))
 
+    async def find_check_run(self, repo: str, head_sha: str, name: str) -> CheckRun | None:
+        """The newest check run named `name` on the commit, if there is one."""
+        data = await self.request("GET", f"/repos/{repo}/commits/{head_sha}/check-runs",
+                                  params={"check_name": name, "per_page": 1})
+        runs = (data or {}).get("check_runs") or []
+        return CheckRun.from_json(runs[0]) if runs else None
+
     # -- contents --
 
     async def read_file(self, repo: str, path: str, ref: str | None = None) -> str | None:

@@ -4,11 +4,18 @@ Retries network errors and 5xx with exponential backoff; honours secondary rate 
 (`Retry-After`) and primary ones (`x-ratelimit-remaining: 0` + `x-ratelimit-reset`) by
 waiting, but never waits more than `max_total_wait` seconds in all for one request: past
 that the error response is handed back unchanged. `sleep` and `clock` are injectable.
+
+A POST is not idempotent, and a 5xx or a broken connection after it was sent does not say
+whether GitHub wrote: sending it again could make a second comment or a second pull request.
+So a POST is retried here only when GitHub surely did not act on it (a rate limit, or a
+connection that never opened); otherwise the failure goes up, and the step that wrote
+retries, looking first for what it may have written (by marker, by head branch).
 """
 
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections.abc import Awaitable, Callable
 
@@ -18,6 +25,11 @@ from bot.logs import get_logger
 
 API_VERSION = "2022-11-28"
 RETRY_STATUSES = frozenset({500, 502, 503, 504})
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "PATCH", "DELETE"})
+# POSTs that are safe to send twice: a second token, an existing reaction or reviewer
+# request answered as it stands.
+REPEATABLE_POSTS = re.compile(
+    r"/app/installations/\d+/access_tokens$|/reactions$|/requested_reviewers$")
 
 log = get_logger("bot.github.http")
 
@@ -76,11 +88,15 @@ class RetryTransport(httpx.AsyncBaseTransport):
         target = f"{request.method} {request.url.path}"
         while True:
             started = time.monotonic()
+            idempotent = request.method in IDEMPOTENT_METHODS or (
+                request.method == "POST" and REPEATABLE_POSTS.search(request.url.path) is not None)
             try:
                 response = await self.inner.handle_async_request(request)
             except httpx.TransportError as exc:
                 delay = self._backoff(attempt)
-                if attempt >= self.max_retries or waited + delay > self.max_total_wait:
+                never_sent = isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout))
+                if not (idempotent or never_sent) or attempt >= self.max_retries or (
+                        waited + delay > self.max_total_wait):
                     log.warning("github %s failed: %r (giving up)", target, exc)
                     raise
                 log.warning("github %s failed: %r; retry in %.1fs", target, exc, delay)
@@ -91,7 +107,7 @@ class RetryTransport(httpx.AsyncBaseTransport):
             elapsed = (time.monotonic() - started) * 1000
             status = response.status_code
             delay = rate_limit_delay(response, self.clock())
-            if delay is None and status in RETRY_STATUSES:
+            if delay is None and status in RETRY_STATUSES and idempotent:
                 delay = self._backoff(attempt)
             if delay is None:
                 log.info("github %s -> %d (%.0f ms)", target, status, elapsed)

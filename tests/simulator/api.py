@@ -700,6 +700,18 @@ def get_check_run(ctx: Ctx, owner: str, name: str, rid: str):
     return 200, _check_json(ctx, int(rid))
 
 
+@route("GET", r"/repos/{owner}/{name}/commits/(?P<ref>[^/]+)/check-runs")
+def list_check_runs_for_ref(ctx: Ctx, owner: str, name: str, ref: str):
+    """GitHub's `GET /repos/{owner}/{repo}/commits/{ref}/check-runs` (`check_name`, a SHA ref)."""
+    repo = ctx.repo(owner, name)
+    wanted = ctx.query.get("check_name")
+    ids = [rid for rid, run in ctx.sim.check_runs.items()
+           if run["repo"] == repo.full_name and run["head_sha"] == ref
+           and (wanted is None or run["name"] == wanted)]
+    runs = [_check_json(ctx, rid) for rid in sorted(ids, reverse=True)]
+    return 200, {"total_count": len(runs), "check_runs": runs}
+
+
 @route("PATCH", r"/repos/{owner}/{name}/check-runs/(?P<rid>\d+)")
 def update_check_run(ctx: Ctx, owner: str, name: str, rid: str):
     run = _check_run(ctx, owner, name, rid)
@@ -758,7 +770,7 @@ def _rate_headers(sim: GitHubSimulator) -> dict[str, str]:
 
 
 def _fault_response(sim: GitHubSimulator, fault) -> ApiError:
-    if fault.kind == "error":
+    if fault.kind in ("error", "late"):
         return ApiError(fault.status, "Server Error" if fault.status >= 500 else "Simulated error")
     if fault.kind == "secondary":
         return ApiError(
@@ -808,7 +820,7 @@ async def _handle(sim: GitHubSimulator, request: Request) -> Response:
             except ValueError:
                 raise ApiError(400, "Problems parsing JSON") from None
         fault = sim.take_fault(method, path)
-        if fault is not None:
+        if fault is not None and fault.kind != "late":
             if fault.kind == "slow":
                 await asyncio.sleep(fault.seconds)
             else:
@@ -834,6 +846,8 @@ async def _handle(sim: GitHubSimulator, request: Request) -> Response:
                   app=who if kind == "app" else None, token=who if kind == "installation" else None)
         with sim.lock:
             result = handler(ctx, **m.groupdict())
+        if fault is not None and fault.kind == "late":
+            raise _fault_response(sim, fault)  # written, but the client hears only a 502
         status, payload = result[0], result[1]
         headers = {**_rate_headers(sim), **(result[2] if len(result) > 2 else {})}
         response: Response = (

@@ -7,6 +7,7 @@ import hashlib
 import hmac
 import itertools
 import json
+import random
 import re
 import secrets
 import socket
@@ -146,7 +147,7 @@ class RecordedRequest:
 
 @dataclass
 class Fault:
-    kind: str  # "error", "secondary", "primary", "slow", "network"
+    kind: str  # "error", "late" (applied, then an error), "secondary", "primary", "slow", "network"
     path: re.Pattern
     method: str | None
     remaining: int
@@ -184,6 +185,10 @@ class GitHubSimulator:
         self.requests: list[RecordedRequest] = []
         self.unmatched: list[RecordedRequest] = []
         self.faults: list[Fault] = []
+        self.chaos_rate = 0.0
+        self.chaos_random = random.Random(0)
+        self.chaos_path = re.compile(r"^/repos/")
+        self.chaos_faults = 0
         self.token_ttl = 3600.0
         self.clock_offset = 0.0
         self._web_url = web_url.rstrip("/")
@@ -580,6 +585,20 @@ class GitHubSimulator:
         """The next `n` requests whose path matches the regex `path` answer `status`."""
         self.faults.append(Fault("error", re.compile(path), method, n, status=status))
 
+    def fail_after_next(
+        self, n: int = 1, *, path: str = "", method: str | None = None, status: int = 502
+    ) -> None:
+        """The next `n` matching requests take effect, then answer `status` anyway: the
+        answer a client gets when GitHub times out after it has written."""
+        self.faults.append(Fault("late", re.compile(path), method, n, status=status))
+
+    def chaos(self, rate: float, *, seed: int, path: str = r"^/repos/") -> None:
+        """From now on, answer about `rate` of matching REST requests with a fault drawn at
+        random (seeded): a 502 before the effect, a 502 after it, or a secondary rate limit."""
+        self.chaos_rate = rate
+        self.chaos_random = random.Random(seed)
+        self.chaos_path = re.compile(path)
+
     def drop_next(self, n: int = 1, *, path: str = "", method: str | None = None) -> None:
         """The next `n` matching requests fail at the network level (connection reset)."""
         self.faults.append(Fault("network", re.compile(path), method, n))
@@ -616,6 +635,14 @@ class GitHubSimulator:
                 if fault.kind != "network" and fault.matches(method, path):
                     fault.remaining -= 1
                     return fault
+            if self.chaos_rate and self.chaos_path.search(path):
+                if self.chaos_random.random() < self.chaos_rate:
+                    kind = self.chaos_random.choice(["error", "late", "secondary"])
+                    if kind == "late" and method == "GET":
+                        kind = "error"
+                    status = 403 if kind == "secondary" else 502
+                    self.chaos_faults += 1
+                    return Fault(kind, self.chaos_path, None, 1, status=status, seconds=1)
             return None
 
     def take_network_fault(self, method: str, path: str) -> bool:
