@@ -3,6 +3,7 @@
     .venv/bin/python bench/intake.py              # 5 s per run
     .venv/bin/python bench/intake.py --quick      # 2 s per run, a smoke test
     .venv/bin/python bench/intake.py --seconds 10 --concurrency 16
+    .venv/bin/python bench/intake.py --busy       # the real mix, idle and with 8 agent runs
 
 Targets on the loopback at concurrency 16 (see bench/README.md):
   * both targets: the real `backend-bot serve --no-workers` (SQLite, group-committed job
@@ -17,6 +18,13 @@ Targets on the loopback at concurrency 16 (see bench/README.md):
     (slower than the server: its figures are a floor, and the output says so).
 
 After the trigger runs the jobs table is counted and compared with the number of 202 answers.
+
+`--busy`: the real mix at concurrency 16 against `backend-bot serve` with 8 workers, first idle,
+then while eight agent runs work in it: the GitHub simulator and a scripted model on loopback
+(one second per answer, faster than a real model), each run calling tools (Grep, Read, Bash,
+TodoWrite) turn after turn and never finishing, so the bot's event loop is as busy as a real
+deployment's. Target: busy p99 within 2x idle.
+
 Missed targets are reported, never an exit status: this is a benchmark, not a test.
 """
 
@@ -54,6 +62,8 @@ TARGETS = {
     "triggers": {"rps": 1000, "p99_ms": 25.0},
 }
 TARGET_CONCURRENCY = 16
+BUSY_RUNS = 8
+BUSY_P99_RATIO = 2.0
 
 TRIGGERS = ["issues.labeled", "issue_comment.created.pr", "pull_request_review.submitted"]
 # Everything else a busy installation sends, weighted roughly like real App traffic: CI
@@ -145,6 +155,7 @@ def mix_sequence(mix: str) -> list[str]:
 
 
 def write_manifest(workdir: Path, mix: str, bodies: dict[str, bytes], secret: str) -> Path:
+    workdir.mkdir(parents=True, exist_ok=True)
     bodies_dir = workdir / "bodies"
     bodies_dir.mkdir(exist_ok=True)
     lines = []
@@ -251,6 +262,88 @@ def count_jobs(db_path: Path | None) -> int | None:
         return conn.execute("SELECT COUNT(*) FROM bot_jobs WHERE kind != 'ack'").fetchone()[0]
     finally:
         conn.close()
+
+
+# -- busy mode: agent runs in flight while the webhook is measured -------------------------
+
+_BUSY_TOOLS = [
+    ("Grep", {"pattern": "def |class ", "output_mode": "content"}),
+    ("Read", {"file_path": "README.md"}),
+    ("Bash", {"command": "ls -la && git status --short && sleep 0.2", "description": "look"}),
+    ("TodoWrite", {"todos": [{"content": "Keep busy", "status": "in_progress",
+                              "activeForm": "Keeping busy"}]}),
+]
+
+
+BUSY_MODEL_SECONDS = 1.0  # a real model takes longer per turn; a CPU-bound loop is not a run
+
+
+def busy_agent(turns):
+    """A scripted agent that never finishes: one tool call per turn, round and round."""
+    from tests.agent_fakes import tool_use
+
+    def answer(request: dict) -> dict:
+        time.sleep(BUSY_MODEL_SECONDS)  # the fake model answers from a thread of its own
+        name, arguments = _BUSY_TOOLS[next(turns) % len(_BUSY_TOOLS)]
+        return tool_use(name, **arguments)
+
+    return answer
+
+
+@contextlib.contextmanager
+def busy_bot(workdir: Path):
+    """`backend-bot serve` (8 workers) on the GitHub simulator and a scripted model; yields
+    (target, start_runs, secret): `start_runs()` labels 8 issues and waits until each runs."""
+    sys.path.insert(0, str(ROOT))
+    from tests.agent_fakes import FakeAnthropic
+    from tests.simulator import GitHubSimulator
+    from tests.support.processes import BotProcess
+    from tests.support.stack import REPO, bot_env
+
+    sim = GitHubSimulator(workdir / "github")
+    sim.add_app(app_id=1, slug="backend-bot")
+    files = {f"src/module_{i}.py": f"def handler_{i}(x):\n    return x + {i}\n" for i in range(200)}
+    sim.add_repo(REPO, files={"README.md": "# widgets\n", **files}, installation_id=42)
+    sim.add_user("alice", permission="write", repo=REPO)
+    turns = itertools.count()
+    with FakeAnthropic([busy_agent(turns)] * 100_000) as fake, sim.serve():
+        bot = BotProcess(bot_env(sim, fake, workdir / "busy-data", BOT_WORKERS=str(BUSY_RUNS),
+                                 LOG_LEVEL="warning"), workdir / "busy.log", module="bot",
+                         args=["serve"])
+        bot.start()
+        secret = sim.default_app.webhook_secret
+
+        def start_runs() -> None:
+            hook = bot.url + WEBHOOK_PATH
+            for index in range(BUSY_RUNS):
+                number = sim.add_issue(REPO, f"Busy work {index}", "", user="alice")
+                sim.deliver(hook, secret, "issues",
+                            sim.event_issues_labeled(REPO, number, "backend", sender="alice"))
+            deadline = time.monotonic() + 120
+            while next(turns) < BUSY_RUNS * 3 and time.monotonic() < deadline:
+                time.sleep(0.2)
+
+        try:
+            yield Target("busy bot", bot.port, bot.process, None), start_runs, secret
+        finally:
+            bot.stop()
+
+
+def run_busy(wrk: str | None, workdir: Path, bodies: dict[str, bytes], seconds: float,
+             generate) -> None:
+    with busy_bot(workdir) as (target, start_runs, secret):
+        manifest = write_manifest(workdir / "busy", "real", bodies, secret)
+        generate(target.port, manifest, TARGET_CONCURRENCY, 1.0)  # warm-up
+        idle = generate(target.port, manifest, TARGET_CONCURRENCY, seconds)
+        start_runs()
+        busy = generate(target.port, manifest, TARGET_CONCURRENCY, seconds)
+    ratio = busy.p99_ms / idle.p99_ms if idle.p99_ms else float("inf")
+    print(f"\nbusy mode: real mix, c={TARGET_CONCURRENCY}, bot with {BUSY_RUNS} workers")
+    for name, result in (("idle", idle), (f"{BUSY_RUNS} runs in flight", busy)):
+        print(f"  {name:<18} {result.rps:>8,.0f} req/s  p50 {result.p50_ms:6.2f} ms  "
+              f"p99 {result.p99_ms:6.2f} ms")
+    verdict_text = "met" if ratio <= BUSY_P99_RATIO else "MISSED"
+    print(f"  {verdict_text}: busy p99 is {ratio:.2f}x idle (target <= {BUSY_P99_RATIO:g}x)")
 
 
 # -- load generators ----------------------------------------------------------------------
@@ -406,6 +499,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="use the asyncio+httpx generator even when wrk is available")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
     parser.add_argument("--json", metavar="FILE", help="also write the results as JSON")
+    parser.add_argument("--busy", action="store_true",
+                        help="only the busy mode: idle vs 8 agent runs in flight")
     parser.add_argument("--bare-server", type=int, metavar="PORT", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
@@ -443,10 +538,19 @@ def main(argv: list[str] | None = None) -> int:
     print(f"runs: {seconds:g} s each, concurrency {', '.join(map(str, concurrencies))}; "
           f"{os.cpu_count()} CPUs; temp dir {workdir}\n", flush=True)
 
-    def generate(port: int, mix: str, concurrency: int, length: float) -> Result:
+    def generate(port: int, mix: str | Path, concurrency: int, length: float) -> Result:
+        manifest = mix if isinstance(mix, Path) else manifests[mix]
         if wrk:
-            return run_wrk(wrk, port, manifests[mix], concurrency, length, args.wrk_threads)
-        return run_python(port, manifests[mix], concurrency, length)
+            return run_wrk(wrk, port, manifest, concurrency, length, args.wrk_threads)
+        return run_python(port, manifest, concurrency, length)
+
+    if args.busy:
+        try:
+            run_busy(wrk, workdir, bodies, seconds, generate)
+        finally:
+            if not args.keep:
+                shutil.rmtree(workdir, ignore_errors=True)
+        return 0
 
     log_path = workdir / "servers.log"
     results: dict[tuple[str, str, int], Result] = {}
