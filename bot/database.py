@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
+import sys
 import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -77,6 +78,15 @@ def _psycopg():
     import psycopg
 
     return psycopg
+
+
+def is_transient_error(error: BaseException) -> bool:
+    """A database failure that passes: SQLite busy or locked, a PostgreSQL connection lost or
+    the server restarting (psycopg's OperationalError), worth retrying."""
+    if isinstance(error, sqlite3.OperationalError):
+        return "locked" in str(error) or "busy" in str(error)
+    psycopg = sys.modules.get("psycopg")  # never loaded here just to ask
+    return psycopg is not None and isinstance(error, psycopg.OperationalError)
 
 
 class Database:

@@ -36,9 +36,9 @@ from typing import Any
 
 import httpx
 from dbos import DBOS, DBOSClient, SetEnqueueOptions, SetWorkflowID
-from dbos._error import DBOSWorkflowCancelledError
+from dbos._error import DBOSMaxStepRetriesExceeded, DBOSWorkflowCancelledError
 
-from bot import logs
+from bot import database, logs
 from bot.errors import JobCancelled, TransientError
 from bot.executors import ExecutorStore, Heartbeats
 from bot.jobstore import FINAL_STATES, Job, JobStore, workflow_id_for
@@ -74,7 +74,10 @@ SWEEP_INTERVAL = 30.0
 
 
 def is_transient(error: BaseException) -> bool:
-    return isinstance(error, (TransientError, httpx.TransportError, ConnectionError, TimeoutError))
+    """Worth a step's retry: a failure that passes (GitHub's 5xx and rate limits, the model
+    service overloaded, the network, the database busy or its connection dropped)."""
+    return isinstance(error, (TransientError, httpx.TransportError, ConnectionError,
+                              TimeoutError)) or database.is_transient_error(error)
 
 
 # What a job's function sees when it is cancelled (from GitHub or the command line): DBOS
@@ -84,6 +87,13 @@ CANCELLATION_ERRORS: tuple[type[BaseException], ...] = (DBOSWorkflowCancelledErr
 
 def is_cancellation(error: BaseException) -> bool:
     return isinstance(error, CANCELLATION_ERRORS)
+
+
+def root_cause(error: BaseException) -> BaseException:
+    """The failure itself, when a step gave up retrying it (DBOS wraps the last one)."""
+    if isinstance(error, DBOSMaxStepRetriesExceeded) and error.errors:
+        return error.errors[-1]
+    return error
 
 
 @dataclass

@@ -33,6 +33,7 @@ QUESTION = (
 )
 FAILED = "❌ **Failed:** {reason}\n\nTo try again, {retry_hint}."
 ABANDONED = "backend-bot gave this job up: {reason}."
+KEPT_FAILING = "a service backend-bot needs kept failing ({error}); it may work in a while"
 CANCELLED = "🛑 **Cancelled** by request. To start again, {retry_hint}."
 RETRY_HINT_ISSUE = "comment `/{command} retry` or remove and re-add the `{label}` label"
 RETRY_HINT_PR = "comment `/{command} retry`"

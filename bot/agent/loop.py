@@ -67,6 +67,9 @@ class AgentResult:
     entry: WorkLogEntry | None = None
     question: str | None = None
     reason: str | None = None
+    # The model service kept failing in a way that passes (overload, 5xx, the network):
+    # worth running again later, unlike a refusal or a bound.
+    transient: bool = False
     todos: list[dict] = field(default_factory=list)
     messages: list[dict] = field(default_factory=list)  # the conversation, for debugging
 
@@ -76,7 +79,9 @@ class _Bound(Exception):
 
 
 class _ModelFailure(Exception):
-    pass
+    def __init__(self, message: str, *, transient: bool) -> None:
+        super().__init__(message)
+        self.transient = transient
 
 
 def with_cache_breakpoints(
@@ -200,10 +205,12 @@ async def run_agent(
                 status = getattr(exc, "status_code", None)
                 retryable = status is None or status in RETRYABLE_STATUS or status >= 500
                 if not retryable:
-                    raise _ModelFailure(f"the model service refused the request ({_describe(exc)})") from exc
+                    raise _ModelFailure(f"the model service refused the request ({_describe(exc)})",
+                                        transient=False) from exc
                 if attempt >= limits.retries:
                     raise _ModelFailure(
-                        f"the model service kept failing ({_describe(exc)}) after {attempt + 1} attempts"
+                        f"the model service kept failing ({_describe(exc)}) after {attempt + 1} attempts",
+                        transient=True,
                     ) from exc
                 delay = _retry_after(exc)
                 if delay is None:
@@ -285,7 +292,7 @@ async def run_agent(
     except TimeoutError:
         return result("bound", reason=f"time limit reached ({limits.max_seconds:g} s)")
     except _ModelFailure as exc:
-        return result("error", reason=str(exc))
+        return result("error", reason=str(exc), transient=exc.transient)
 
 
 def _budget_warning(usage: Usage, limits: Limits) -> str | None:

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 
 from bot import markers, texts
 from bot.agent.sandbox import SandboxUnavailable
-from bot.engine import JobContext, is_cancellation
-from bot.errors import UserFacingError
+from bot.engine import JobContext, is_cancellation, root_cause
+from bot.errors import TransientError, UserFacingError
 from bot.flows.services import installation
 from bot.redact import redact
 from bot.sanitize import blockquote
@@ -175,7 +175,10 @@ async def guarded(status: StatusComment, flow: Callable[[], Awaitable[str]]) -> 
 
 
 def _reason(error: Exception) -> str:
+    error = root_cause(error)
     if isinstance(error, (UserFacingError, SandboxUnavailable)):
         return str(error)
+    if isinstance(error, TransientError):
+        return texts.KEPT_FAILING.format(error=error)
     return (f"an internal error stopped the run ({type(error).__name__}). The bot's operator "
             "can find the details in its logs.")

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field
 from bot import texts
 from bot.agent import Limits, Sandbox, run_agent
 from bot.engine import JobContext
-from bot.errors import UserFacingError
+from bot.errors import TransientError, UserFacingError
 from bot.flows.gather import Gathered
 from bot.flows.services import services
 from bot.flows.status_comment import StatusComment
@@ -44,6 +44,12 @@ from bot.workspace import (
 )
 
 TEST_RUN_TIMEOUT = 15 * 60
+WORK_RETRIES = 2
+
+
+class ModelUnavailable(TransientError, UserFacingError):
+    """The model service kept failing after the agent's own retries; said as is on GitHub
+    when the step's retries run out too."""
 TEST_OUTPUT_LINES = 40
 
 
@@ -92,7 +98,10 @@ async def work(ctx: JobContext, gathered: Gathered, request: WorkRequest,
 
     ticker = asyncio.create_task(status.keep_fresh(), name=f"status-job-{ctx.job.id}")
     try:
-        return WorkResult(**await ctx.step("work", round_of_work, preemptible=True))
+        # A model service that keeps failing for minutes (overloaded) gets the whole round
+        # again, later; the round is idempotent (a commit of this job is reused).
+        return WorkResult(**await ctx.step("work", round_of_work, preemptible=True,
+                                           retries=WORK_RETRIES))
     finally:
         ticker.cancel()
         services(ctx).workspaces.release(ctx.job.id, ctx.job.spec["repo"])
@@ -124,6 +133,8 @@ async def _work(ctx: JobContext, gathered: Gathered, request: WorkRequest,
     usage = asdict(result.usage)
     if result.outcome == "question":
         return WorkResult("question", workspace.branch, question=result.question, usage=usage)
+    if result.outcome == "error" and result.transient:
+        raise ModelUnavailable(result.reason or "the model service is unavailable")
     if result.outcome != "finished" or result.entry is None:
         raise UserFacingError(result.reason or "the agent stopped without finishing")
     entry = result.entry
