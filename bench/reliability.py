@@ -114,9 +114,7 @@ def run_kills(root: Path, issues: int, kills: int, seed: int) -> None:
             moment = rng.choice(MOMENTS)
             if moment == "202" and pending:
                 fleet._deliver(pending.pop(0))  # accepted: now kill before it can run
-                fleet.bot.kill()
-                fleet.kills += 1
-                fleet.bot.start()
+                fleet.restart()
             else:
                 if pending and rng.random() < 0.5:
                     fleet._deliver(pending.pop(0))

@@ -52,6 +52,9 @@ class RepoConfigError(BotError, ValueError):
         self.problems = list(problems)
         super().__init__("\n".join(self.problems))
 
+    def __reduce__(self):  # a checkpointed failure is pickled: keep the problems, not the text
+        return (self.__class__, (self.problems,))
+
 
 class RepoConfig(BaseModel):
     """One repository's settings, after merging `.github/backend.yml` over the defaults."""

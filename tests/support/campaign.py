@@ -137,10 +137,17 @@ class Fleet:
             if moment != "random":
                 return False
             time.sleep(max(0.0, deadline - time.monotonic()))
+        self.restart()
+        return True
+
+    def restart(self) -> None:
+        """kill -9, then start again; a start that fails says why (the bot's last words)."""
         self.bot.kill()
         self.kills += 1
-        self.bot.start()
-        return True
+        try:
+            self.bot.start()
+        except RuntimeError as error:
+            raise RuntimeError(f"{error}; its log ends:\n{self.bot.log()[-3000:]}") from None
 
     @staticmethod
     def _is(moment: str, marks: dict, request) -> bool:
