@@ -77,9 +77,12 @@ class Stack:
         """Wait until at least `count` jobs exist and all of them have ended."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            jobs = self.jobs()
+            # One reading for both the count and the states, so a job is never returned as
+            # it was before the reading that saw it end.
+            every = self.jobs(acks=True)
+            jobs = [job for job in every if job.kind != "ack"]
             if len(jobs) >= count and all(
-                    j.state in ("succeeded", "failed", "cancelled") for j in self.jobs(acks=True)):
+                    j.state in ("succeeded", "failed", "cancelled") for j in every):
                 return sorted(jobs, key=lambda j: j.id)
             time.sleep(0.1)
         raise AssertionError(f"jobs did not end: {[(j.id, j.state) for j in self.jobs()]}\n"
