@@ -39,7 +39,7 @@ def people(github_sim):
 
 
 @_pytest_github_sim.fixture
-def stack(github_sim_server, people, tmp_path):
+def stack(github_sim_server, people, tmp_path, capfd):
     """The bot (`bot.app.build_app`, its engine, database and sandbox) in this process, wired
     to the served simulator (REST in-process, git over HTTP) and a scripted model."""
     from tests.agent_fakes import FakeAnthropic
@@ -49,7 +49,7 @@ def stack(github_sim_server, people, tmp_path):
     sim, _ = github_sim_server
     with FakeAnthropic([]) as fake:
         bot = InProcessBot(bot_settings(sim, fake, tmp_path / "data"), tmp_path / "bot.log",
-                           transport=sim.transport())
+                           transport=sim.transport(), console=capfd)
         try:
             bot.start()
             yield Stack(sim, fake, bot, tmp_path / "data")

@@ -52,10 +52,14 @@ class InProcessBot:
     """The bot's web app and workers in this process; `start()`, `post()`, `log()`, `stop()`."""
 
     def __init__(self, overrides: dict[str, Any], log_path: Path, *,
-                 transport: httpx.AsyncBaseTransport) -> None:
+                 transport: httpx.AsyncBaseTransport, console: Any = None) -> None:
+        """`console`: pytest's `capfd`, for what reaches this process's standard output and
+        error (a process of its own would have written that to its log too)."""
         self.overrides = overrides
         self.log_path = log_path
         self.transport = transport
+        self.console = console
+        self._console_text: list[str] = []
         self.settings: Settings | None = None
         self.client: TestClient | None = None
         self._running: contextlib.ExitStack | None = None
@@ -93,7 +97,11 @@ class InProcessBot:
         return self.client.post(path, content=content, headers=headers)
 
     def log(self) -> str:
-        return self.log_path.read_text() if self.log_path.exists() else ""
+        """The log file, then what reached standard output and error since the test began."""
+        if self.console is not None:
+            self._console_text.extend(self.console.readouterr())
+        text = self.log_path.read_text() if self.log_path.exists() else ""
+        return text + "".join(self._console_text)
 
 
 @contextlib.contextmanager
