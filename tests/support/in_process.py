@@ -144,12 +144,14 @@ def _bot_log(path: Path, settings: Settings) -> Iterator[None]:
     saved_level = root.level
     saved = {name: (lib.handlers[:], lib.propagate, lib.level)
              for name, lib in ((n, logging.getLogger(n)) for n in _CONFIGURED_LOGGERS)}
+    others = root.handlers[:]
     with open(path, "a", encoding="utf-8") as stream:
         handler = logs.configure(settings.log_level, settings.log_format, stream=stream)
+        # Beside pytest's capturing handlers, which it adds and removes around each phase.
+        root.handlers.extend(others)
         try:
             yield
         finally:
-            # Only ours: pytest adds and removes its own capturing handlers around each phase.
             root.removeHandler(handler)
             root.setLevel(saved_level)
             for name, (handlers, propagate, level) in saved.items():
