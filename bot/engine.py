@@ -203,6 +203,9 @@ class Engine:
                 "application_version": APPLICATION_VERSION,
                 "log_level": "WARNING",
                 "max_executor_threads": max(8, self.settings.workers * 2),
+                # On SQLite a thread polls for notifications the bot never waits on, and
+                # sleeps its whole interval before it sees a stop: shorter, a stop is quick.
+                "notification_listener_polling_interval_sec": 0.1,
             }
         )
         # DBOS brings its own log handler; ours tags lines with delivery and job ids.

@@ -14,6 +14,7 @@ import logging
 import sys
 import time
 from collections.abc import Iterator
+from typing import TextIO
 
 from bot.redact import redact
 
@@ -77,8 +78,11 @@ class _PrettyFormatter(logging.Formatter):
         return redact(line)
 
 
-def configure(level: str = "info", fmt: str = "pretty") -> None:
-    handler = logging.StreamHandler(sys.stderr)
+def configure(level: str = "info", fmt: str = "pretty", *,
+              stream: TextIO | None = None) -> logging.Handler:
+    """Send every line through one redacting handler, to `stream` (standard error by default);
+    returns that handler."""
+    handler = logging.StreamHandler(sys.stderr if stream is None else stream)
     handler.addFilter(_ContextFilter())
     handler.setFormatter(_JsonFormatter() if fmt == "json" else _PrettyFormatter())
     root = logging.getLogger()
@@ -92,6 +96,7 @@ def configure(level: str = "info", fmt: str = "pretty") -> None:
     logging.getLogger("uvicorn.access").setLevel("WARNING")
     logging.getLogger("httpx").setLevel("WARNING")
     logging.getLogger("httpx2").setLevel("WARNING")
+    return handler
 
 
 def get_logger(name: str) -> logging.Logger:

@@ -30,21 +30,47 @@ def github_sim_server(github_sim):
 
 
 @_pytest_github_sim.fixture
-def stack(github_sim_server, tmp_path):
-    """`backend-bot serve` in its own process, wired to the served simulator and a scripted
-    model; `alice` may write to acme/widgets, `mallory` may only read."""
+def people(github_sim):
+    """`alice` may write to acme/widgets, `mallory` may only read."""
+    from tests.support.stack import REPO
+
+    github_sim.add_user("alice", permission="write", repo=REPO)
+    github_sim.add_user("mallory", permission="read", repo=REPO)
+
+
+@_pytest_github_sim.fixture
+def stack(github_sim_server, people, tmp_path, capfd):
+    """The bot (`bot.app.build_app`, its engine, database and sandbox) in this process, wired
+    to the served simulator (REST in-process, git over HTTP) and a scripted model."""
     from tests.agent_fakes import FakeAnthropic
-    from tests.support.processes import BotProcess
-    from tests.support.stack import REPO, Stack, bot_env
+    from tests.support.in_process import InProcessBot
+    from tests.support.stack import Stack, bot_settings
 
     sim, _ = github_sim_server
-    sim.add_user("alice", permission="write", repo=REPO)
-    sim.add_user("mallory", permission="read", repo=REPO)
+    with FakeAnthropic([]) as fake:
+        bot = InProcessBot(bot_settings(sim, fake, tmp_path / "data"), tmp_path / "bot.log",
+                           transport=sim.transport(), console=capfd)
+        try:
+            bot.start()
+            yield Stack(sim, fake, bot, tmp_path / "data")
+        finally:
+            bot.stop()
+
+
+@_pytest_github_sim.fixture
+def process_stack(github_sim_server, people, tmp_path):
+    """`backend-bot serve` in its own process, wired to the served simulator and a scripted
+    model: for tests that kill it, or that need what only a process of its own has."""
+    from tests.agent_fakes import FakeAnthropic
+    from tests.support.processes import BotProcess
+    from tests.support.stack import Stack, bot_env
+
+    sim, _ = github_sim_server
     with FakeAnthropic([]) as fake:
         bot = BotProcess(bot_env(sim, fake, tmp_path / "data"), tmp_path / "bot.log",
                          module="bot", args=["serve"])
-        bot.start()
         try:
-            yield Stack(sim, fake, bot)
+            bot.start()  # inside: a process that never became healthy is stopped too
+            yield Stack(sim, fake, bot, tmp_path / "data")
         finally:
             bot.stop()

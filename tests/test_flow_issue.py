@@ -1,5 +1,6 @@
-"""Issue labelled `backend` → pull request, end to end: a signed delivery to a real
-`backend-bot serve`, the GitHub simulator, real git, a scripted model, the real sandbox."""
+"""Issue labelled `backend` → pull request, end to end: a signed delivery to the bot, the
+GitHub simulator, real git, a scripted model, the real sandbox. The bot runs in this process
+(`stack`), or in its own where a test kills it (`process_stack`)."""
 
 from __future__ import annotations
 
@@ -34,8 +35,8 @@ def implement_hello(title: str = "Add hello.txt") -> list:
 
 
 @pytest.fixture(autouse=True)
-def make_test_target(stack):
-    stack.sim.commit(REPO, "main", {"Makefile": MAKEFILE}, message="Add a test target")
+def make_test_target(github_sim):
+    github_sim.commit(REPO, "main", {"Makefile": MAKEFILE}, message="Add a test target")
 
 
 def status_edits(stack: Stack, number: int) -> list[str]:
@@ -203,7 +204,8 @@ def test_a_second_label_event_updates_the_same_pull_request(stack):
     assert "Earlier work on this pull request" in pr["body"] and "Add hello.txt" in pr["body"]
 
 
-def test_kill_9_after_the_push_then_restart_gives_exactly_one_pull_request(stack):
+def test_kill_9_after_the_push_then_restart_gives_exactly_one_pull_request(process_stack):
+    stack = process_stack
     sim = stack.sim
     number = sim.add_issue(REPO, "Add hello.txt", "", user="alice")
     stack.fake.add(*implement_hello())
@@ -223,9 +225,10 @@ def test_kill_9_after_the_push_then_restart_gives_exactly_one_pull_request(stack
     assert len([c for c in sim.comments_on(REPO, number) if "backend-bot:status" in c["body"]]) == 1
 
 
-def test_kill_9_while_the_agent_works_then_restart_gives_one_commit(stack):
+def test_kill_9_while_the_agent_works_then_restart_gives_one_commit(process_stack):
     import time
 
+    stack = process_stack
     sim = stack.sim
     number = sim.add_issue(REPO, "Add hello.txt", "", user="alice")
     script = implement_hello()

@@ -1,5 +1,5 @@
-"""`/backend …` on pull requests, control commands, and review rounds, end to end through a
-real `backend-bot serve`, the GitHub simulator, real git and a scripted model."""
+"""`/backend …` on pull requests, control commands, and review rounds, end to end through the
+bot (in this process), the GitHub simulator, real git and a scripted model."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Issue, comment and review text reaches the model without what GitHub hides from its
-readers, end to end: a real `backend-bot serve`, the GitHub simulator and a scripted model."""
+readers, end to end: the bot (in this process), the GitHub simulator and a scripted model."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """What the agent writes reaches GitHub unable to ping, close, hide or load anything, end to
-end: a real `backend-bot serve`, the GitHub simulator, real git and a scripted model."""
+end: the bot (in this process), the GitHub simulator, real git and a scripted model."""
 
 from __future__ import annotations
 

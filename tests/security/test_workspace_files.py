@@ -1,8 +1,9 @@
 """Class 1 and the host side of class 5: the bot's own process reading and writing workspace
 files that are links to the host, FIFOs or huge sparse files.
 
-End to end through `backend-bot serve` (a committed link, a link made by the agent's shell) and
-`backend-bot run`, and in-process for what must never block the event loop."""
+End to end through `backend-bot serve` in a process of its own (a committed link, one of them to
+that process's environment), through the bot in this process (a link made by the agent's
+shell) and through `backend-bot run`, and in-process for what must never block the event loop."""
 
 from __future__ import annotations
 
@@ -32,7 +33,10 @@ def requests_text(stack) -> str:
 
 
 @needs_bwrap
-def test_a_committed_instruction_file_linking_to_the_host_is_not_read(stack, tmp_path):
+def test_a_committed_instruction_file_linking_to_the_host_is_not_read(process_stack, tmp_path):
+    # A process of its own: only there does the environment hold the bot's keys, as it does
+    # in production.
+    stack = process_stack
     host_file = tmp_path / "host-secrets.env"
     host_file.write_text(f"SECRET={CANARY}\n")
     sim = stack.sim

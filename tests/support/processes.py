@@ -80,5 +80,10 @@ class BotProcess:
             except subprocess.TimeoutExpired:
                 self.kill()
 
+    def post(self, path: str, *, content: bytes, headers: dict[str, str],
+             timeout: float = 10.0) -> httpx.Response:
+        with httpx.Client(timeout=timeout, trust_env=False) as client:
+            return client.post(self.url + path, content=content, headers=headers)
+
     def log(self) -> str:
         return self.log_path.read_text() if self.log_path.exists() else ""

@@ -1,5 +1,7 @@
-"""The whole bot as a user meets it: `backend-bot serve` in its own process on 127.0.0.1,
-the GitHub simulator (REST + git over HTTP) and a scripted model, both on 127.0.0.1."""
+"""The whole bot as a user meets it: the GitHub simulator (REST, and git over HTTP on
+127.0.0.1), a scripted model on 127.0.0.1, and `backend-bot serve` either in this process
+(`InProcessBot`, the `stack` fixture: fast) or in its own (`BotProcess`, the `process_stack`
+fixture: for kill -9 and restarts, and whatever reads the process's own environment)."""
 
 from __future__ import annotations
 
@@ -11,10 +13,12 @@ from pathlib import Path
 from bot.jobstore import Job, JobStore
 from tests.agent_fakes import FakeAnthropic
 from tests.simulator import GitHubSimulator
+from tests.support.in_process import InProcessBot
 from tests.support.processes import BotProcess
 
 REPO = "acme/widgets"
 MODEL_KEY = "sk-ant-test-0123456789abcdefghij"
+WEBHOOK_PATH = "/api/github/webhooks"
 
 
 def bot_env(sim: GitHubSimulator, fake: FakeAnthropic, data_dir: Path, **extra: str) -> dict:
@@ -35,23 +39,35 @@ def bot_env(sim: GitHubSimulator, fake: FakeAnthropic, data_dir: Path, **extra: 
     return env
 
 
+def bot_settings(sim: GitHubSimulator, fake: FakeAnthropic, data_dir: Path, **extra) -> dict:
+    """`bot_env`'s values as settings overrides, for a bot in this process."""
+    return {
+        **sim.settings_overrides(),
+        "anthropic_base_url": fake.base_url,
+        "anthropic_api_key": MODEL_KEY,
+        "data_dir": data_dir,
+        "workers": 2,
+        "log_level": "debug",
+        **extra,
+    }
+
+
 @dataclass
 class Stack:
     sim: GitHubSimulator
     fake: FakeAnthropic
-    bot: BotProcess
-
-    @property
-    def hook(self) -> str:
-        return self.bot.url + "/api/github/webhooks"
+    bot: InProcessBot | BotProcess
+    data_dir: Path
 
     def deliver(self, event: str, payload: dict, delivery_id: str | None = None):
-        return self.sim.deliver(self.hook, self.sim.default_app.webhook_secret, event, payload,
-                                delivery_id=delivery_id)
+        """Post a delivery signed as GitHub signs it."""
+        headers, body = self.sim.webhook_request(self.sim.default_app.webhook_secret, event,
+                                                 payload, delivery_id=delivery_id)
+        return self.bot.post(WEBHOOK_PATH, content=body, headers=headers)
 
     def jobs(self, *, acks: bool = False) -> list[Job]:
         """The jobs stored, without the acknowledgement jobs unless `acks`."""
-        store = JobStore(f"sqlite:///{self.bot.env['BOT_DATA_DIR']}/backend-bot.db")
+        store = JobStore(f"sqlite:///{self.data_dir}/backend-bot.db")
         try:
             return [job for job in store.list(limit=1000) if acks or job.kind != "ack"]
         finally:
@@ -61,9 +77,12 @@ class Stack:
         """Wait until at least `count` jobs exist and all of them have ended."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            jobs = self.jobs()
+            # One reading for both the count and the states, so a job is never returned as
+            # it was before the reading that saw it end.
+            every = self.jobs(acks=True)
+            jobs = [job for job in every if job.kind != "ack"]
             if len(jobs) >= count and all(
-                    j.state in ("succeeded", "failed", "cancelled") for j in self.jobs(acks=True)):
+                    j.state in ("succeeded", "failed", "cancelled") for j in every):
                 return sorted(jobs, key=lambda j: j.id)
             time.sleep(0.1)
         raise AssertionError(f"jobs did not end: {[(j.id, j.state) for j in self.jobs()]}\n"
