@@ -228,6 +228,7 @@ def start_bot(workdir: Path, secret: str, log_path: Path) -> Target:
         "WEBHOOK_SECRET": secret,
         "APP_ID": "1",
         "PRIVATE_KEY": private_key_pem(),
+        "ANTHROPIC_API_KEY": "unused",
         "BOT_DATA_DIR": str(data_dir),
         "LOG_LEVEL": "warning",
         "HOST": "127.0.0.1",

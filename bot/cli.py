@@ -1,4 +1,4 @@
-"""`backend-bot`: serve, worker, run, receive, jobs.
+"""`backend-bot`: a self-hosted GitHub App that runs a backend-engineer agent on your repositories.
 
 Each command imports what it needs inside its own function: `jobs` or `receive` should not
 pay for the web server, DBOS and the agent (seconds of imports) that `serve` loads.
@@ -8,14 +8,92 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.metadata
 import json
 import signal
 import sys
 import time
 from pathlib import Path
 
-from bot import logs
+from bot import database, logs
+from bot.errors import SettingsError
+from bot.jobstore import STATES as JOB_STATES
 from bot.settings import Settings, load_settings
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2  # argparse's own, also for a file or payload that cannot be read
+EXIT_UNAVAILABLE = 69  # sysexits' EX_UNAVAILABLE: the database does not answer
+EXIT_CONFIG = 78  # sysexits' EX_CONFIG: the environment holds settings the bot cannot use
+
+EXIT_CODES = f"""exit status:
+  {EXIT_OK}   done
+  {EXIT_FAILED}   the command ran and failed (the reason is printed)
+  {EXIT_USAGE}   wrong arguments, or a file that cannot be read
+  3   `run`: the agent asked a question (printed)
+  {EXIT_UNAVAILABLE}  the database does not answer
+  {EXIT_CONFIG}  a setting is invalid (each problem is printed on its own line)
+"""
+
+# Kinds the bot runs for itself (the 👀 and status comment, reports of abandoned jobs), not
+# work anyone asked for: `jobs` lists them with --all.
+INTERNAL_KINDS = ("ack", "abandoned")
+
+
+def _say(line: str) -> None:
+    print(f"backend-bot: {line}", file=sys.stderr)
+
+
+def _database_or_exit(settings: Settings) -> int | None:
+    """EXIT_UNAVAILABLE after one line naming the database, when it does not answer."""
+    problem = database.Database(settings.database_url).unreachable()
+    if problem:
+        _say(problem)
+        return EXIT_UNAVAILABLE
+    return None
+
+
+def _broken_credentials_or_exit(settings: Settings) -> int | None:
+    """EXIT_CONFIG when credentials are given but unusable. (None at all is a bot still to
+    be registered, which `serve` helps with.)"""
+    broken = [p for p in settings.credential_problems() if not p.endswith("is not set")]
+    if broken:
+        for problem in broken:
+            _say(f"configuration error: {problem}")
+        return EXIT_CONFIG
+    return None
+
+
+def _app_slug(settings: Settings, timeout: float = 5.0) -> str:
+    """The App's slug, asked of GitHub once and briefly: the start-up lines say who the bot
+    is, and the server learns it again in the background if GitHub is slow now."""
+    from bot.github.app import GitHubApp
+
+    async def ask() -> str:
+        async with GitHubApp(settings, max_retries=0, timeout=timeout) as github:
+            return (await asyncio.wait_for(github.identity(), timeout)).slug
+
+    try:
+        return asyncio.run(ask())
+    except Exception as error:
+        return f"not known yet (GitHub did not answer: {str(error)[:120] or type(error).__name__})"
+
+
+def _state_lines(settings: Settings, host: str, port: int, *, workers: bool) -> list[str]:
+    location = database.parse_url(settings.database_url)
+    base = settings.public_url.rstrip("/") if settings.public_url else (
+        f"http://{'localhost' if host in ('0.0.0.0', '::', '') else host}:{port}")
+    kind = "PostgreSQL" if location.postgres else "SQLite"
+    problems = settings.work_problems()
+    return [
+        f"configured as GitHub App {settings.app_id}, slug {_app_slug(settings)}",
+        f"  webhook   {base}{settings.webhook_path}"
+        + ("" if settings.public_url else "  (set BOT_PUBLIC_URL to the address GitHub reaches)"),
+        f"  database  {kind} {location.address}",
+        f"  workers   {settings.workers if workers else 'none here: jobs run on `backend-bot worker`'}",
+        f"  model     {settings.anthropic_model}",
+        *(f"  not ready: {problem}" for problem in problems),
+    ]
 
 
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
@@ -26,7 +104,13 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
 
     host = args.host or settings.host
     port = args.port or settings.port
+    failed = _broken_credentials_or_exit(settings) or _database_or_exit(settings)
+    if failed:
+        return failed
     setup_token = new_setup_token() if settings.missing_credentials() else None
+    if not setup_token:
+        for line in _state_lines(settings, host, port, workers=not args.no_workers):
+            _say(line)
     app = build_app(settings, run_workers=not args.no_workers, setup_token=setup_token)
     if setup_token:
         # Printed, not logged: a notice for the operator, so no logging handler, JSON line or
@@ -46,6 +130,16 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
 
 def _worker(settings: Settings, args: argparse.Namespace) -> int:
     from bot.app import build_engine
+
+    problems = settings.credential_problems()
+    if problems:
+        for problem in problems:
+            _say(f"configuration error: {problem}")
+        _say("a worker runs jobs for a registered App: set its credentials as `serve` has them")
+        return EXIT_CONFIG
+    failed = _database_or_exit(settings)
+    if failed:
+        return failed
 
     async def run() -> None:
         engine = build_engine(settings, run_workers=True)
@@ -70,10 +164,18 @@ def _receive(settings: Settings, args: argparse.Namespace) -> int:
     from bot.routing import Delivery
 
     try:
-        payload = webhooks.decode(args.event, Path(args.file).read_bytes())
+        body = Path(args.file).read_bytes()
+    except OSError as error:
+        print(f"error: cannot read {args.file}: {error.strerror or error}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        payload = webhooks.decode(args.event, body)
     except WebhookError as error:
         print(f"error: {error.message}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
+    if args.event == "ping":
+        print("no job: a ping is GitHub's test delivery; the bot answers it with pong")
+        return 0
     delivery = Delivery(
         event=args.event,
         delivery_id=args.delivery_id,
@@ -88,7 +190,9 @@ def _receive(settings: Settings, args: argparse.Namespace) -> int:
               "the handlers read the raw JSON", file=sys.stderr)
     jobs = handlers.router.dispatch(delivery)
     if not jobs:
-        print(f"no job: nothing to do for {args.event}.{payload.get('action')}")
+        action = payload.get("action")
+        what = f"{args.event}.{action}" if isinstance(action, str) else args.event
+        print(f"no job: nothing to do for {what}")
         return 0
     for job in jobs:
         print(json.dumps({"kind": job.kind, "key": job.key, "spec": job.spec}, indent=2))
@@ -102,6 +206,15 @@ def _fmt_time(value: float | None) -> str:
 def _jobs(settings: Settings, args: argparse.Namespace) -> int:
     from bot.jobstore import JobStore
 
+    location = database.parse_url(settings.database_url)
+    if not location.postgres and not Path(location.target).is_file():
+        _say(f"no jobs database at {location.target}: no bot has run with this data folder. "
+             "Run `jobs` where `serve` runs, or set BOT_DATA_DIR or DATABASE_URL as it has them.")
+        return EXIT_FAILED
+    failed = _database_or_exit(settings)
+    if failed:
+        return failed
+    _say(f"jobs in {location.address}")
     store = JobStore(settings.database_url)
     store.open()
     try:
@@ -114,14 +227,16 @@ def _jobs(settings: Settings, args: argparse.Namespace) -> int:
                 return 1
             print(f"job {job.id}: {job.state}")
             return 0
-        jobs = store.list(limit=args.limit, key=args.key, states=args.state or None)
+        jobs = store.list(limit=args.limit, key=args.key, states=args.state or None,
+                          exclude_kinds=() if args.all else INTERNAL_KINDS)
     finally:
         store.close()
     if args.json:
         print(json.dumps([job.as_dict() for job in jobs], indent=2))
         return 0
     if not jobs:
-        print("no jobs")
+        print("no jobs" + (" in these states" if args.state else "")
+              + ("" if args.all else " (internal jobs are hidden: --all shows them)"))
         return 0
     header = f"{'ID':>6}  {'STATE':<10} {'KIND':<10} {'ATT':>3}  {'CREATED':<19}  {'FINISHED':<19}  KEY / ERROR"
     print(header)
@@ -142,17 +257,41 @@ def _run(settings: Settings, args: argparse.Namespace) -> int:
     )
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="backend-bot", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True)
+def _command(commands, name: str, summary: str, examples: str):
+    """A subcommand whose help says what it does and shows how it is used."""
+    return commands.add_parser(
+        name, help=summary, description=summary[0].upper() + summary[1:] + ".",
+        epilog="examples:\n" + examples + "\n\n" + EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
 
-    serve = commands.add_parser("serve", help="webhook server and in-process workers")
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="backend-bot", description=__doc__.split("\n\n")[0],
+        epilog="Settings come from the environment and ./.env (README.md lists them).\n\n"
+               + EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version",
+                        version=f"backend-bot {importlib.metadata.version('backend-bot')}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = _command(
+        commands, "serve", "run the webhook server and its workers (the bot itself)",
+        "  backend-bot serve                      # on HOST:PORT, 0.0.0.0:3000 by default\n"
+        "  backend-bot serve --port 8080\n"
+        "  backend-bot serve --no-workers         # web only; `backend-bot worker`s run the jobs",
+    )
     serve.add_argument("--host", help="overrides HOST")
     serve.add_argument("--port", type=int, help="overrides PORT")
     serve.add_argument("--no-workers", action="store_true", help="web only; jobs run on `worker`s")
     serve.set_defaults(func=_serve)
 
-    worker = commands.add_parser("worker", help="workers only, sharing the database")
+    worker = _command(
+        commands, "worker", "run jobs only, sharing serve's PostgreSQL database (scale-out)",
+        "  DATABASE_URL=postgresql://bot:…@db:5432/bot backend-bot worker",
+    )
     worker.set_defaults(func=_worker)
 
     run = commands.add_parser("run", help="the agent on a local checkout, no GitHub")
@@ -163,18 +302,30 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--branch", default=None, help="branch name (default: a fresh one)")
     run.set_defaults(func=_run)
 
-    receive = commands.add_parser("receive", help="push one saved payload through routing")
+    receive = _command(
+        commands, "receive", "show which jobs one saved webhook payload would start (no job runs)",
+        "  backend-bot receive --event issues payload.json\n"
+        "  backend-bot receive --event issue_comment --app-slug my-bot comment.json",
+    )
     receive.add_argument("--event", required=True, help="the X-GitHub-Event name")
     receive.add_argument("--delivery-id", default="local-receive")
     receive.add_argument("--app-slug", default=None, help="this App's slug, for review routing")
     receive.add_argument("file", help="the payload, as JSON")
     receive.set_defaults(func=_receive)
 
-    jobs = commands.add_parser("jobs", help="list jobs and their states")
-    jobs.add_argument("--json", action="store_true")
-    jobs.add_argument("--limit", type=int, default=50)
+    jobs = _command(
+        commands, "jobs", "list the bot's jobs and their states, or cancel one",
+        "  backend-bot jobs                       # the latest 50\n"
+        "  backend-bot jobs --state failed --key acme/widgets#42\n"
+        "  backend-bot jobs --cancel 17",
+    )
+    jobs.add_argument("--json", action="store_true", help="print the jobs as JSON")
+    jobs.add_argument("--limit", type=int, default=50, help="at most this many, newest first")
     jobs.add_argument("--key", help="only jobs of this key, e.g. acme/widgets#42")
-    jobs.add_argument("--state", action="append", help="only jobs in this state (repeatable)")
+    jobs.add_argument("--state", action="append", choices=JOB_STATES,
+                      help="only jobs in this state (repeatable)")
+    jobs.add_argument("--all", action="store_true",
+                      help="also the bot's internal jobs (acknowledgements, reports)")
     jobs.add_argument("--cancel", type=int, metavar="ID", help="cancel this job")
     jobs.set_defaults(func=_jobs)
     return parser
@@ -182,6 +333,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    settings = load_settings()
+    try:
+        settings = load_settings()
+    except SettingsError as error:
+        for problem in error.problems:
+            _say(f"configuration error: {problem}")
+        return EXIT_CONFIG
     logs.configure(settings.log_level, settings.log_format)
     return args.func(settings, args)

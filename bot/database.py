@@ -18,16 +18,19 @@ import contextlib
 import sqlite3
 import sys
 import threading
+import urllib.parse
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-# The URL forms of PostgreSQL: libpq's two, and SQLAlchemy's (`postgresql+psycopg://`, as
-# DBOS is also given it).
-_POSTGRES_PREFIXES = ("postgresql://", "postgres://", "postgresql+")
+# The URL forms of PostgreSQL: libpq's two, and SQLAlchemy's with the psycopg driver (as DBOS
+# is also given it).
+_POSTGRES_PREFIXES = ("postgresql://", "postgres://")
 _SQLALCHEMY_PSYCOPG = "postgresql+psycopg://"
 _SQLITE_PREFIX = "sqlite:///"
+_POSTGRES_DEFAULT_PORT = 5432
+EXPECTED_URL = "sqlite:///PATH or postgresql://USER:PASSWORD@HOST:PORT/DATABASE"
 
 # Any constant will do: it names the one lock that lets a single process at a time create
 # tables.
@@ -43,18 +46,32 @@ class DatabaseUrl:
     # PostgreSQL: the URL in libpq's form, the only one psycopg takes. SQLite: the file's path.
     target: str
 
+    @property
+    def address(self) -> str:
+        """Where the database is, for an operator's eyes: never the password."""
+        if not self.postgres:
+            return self.target
+        parts = urllib.parse.urlsplit(self.target)
+        host = parts.hostname or "localhost"
+        return f"{host}:{parts.port or _POSTGRES_DEFAULT_PORT}{parts.path}"
+
 
 def parse_url(url: str) -> DatabaseUrl:
     """Interpret a DATABASE_URL; the one place that does.
 
-    Anything that is not PostgreSQL is taken for SQLite, with the path after `sqlite:///`
-    (or the whole URL, when it has another scheme). Refusing unknown schemes belongs here.
+    A URL of any other form is refused: taking it for a file name would give each machine of
+    a scale-out its own database without a word.
     """
+    if url.startswith(_SQLALCHEMY_PSYCOPG):
+        url_libpq = "postgresql://" + url.removeprefix(_SQLALCHEMY_PSYCOPG)
+        return DatabaseUrl(url, True, url_libpq)
     if url.startswith(_POSTGRES_PREFIXES):
-        if url.startswith(_SQLALCHEMY_PSYCOPG):
-            return DatabaseUrl(url, True, "postgresql://" + url.removeprefix(_SQLALCHEMY_PSYCOPG))
         return DatabaseUrl(url, True, url)
-    return DatabaseUrl(url, False, url.removeprefix(_SQLITE_PREFIX))
+    if url.startswith(_SQLITE_PREFIX) and len(url) > len(_SQLITE_PREFIX):
+        return DatabaseUrl(url, False, url.removeprefix(_SQLITE_PREFIX))
+    scheme = url.partition("://")[0] if "://" in url else None
+    what = f"the scheme {scheme!r} is not supported" if scheme else "it is not a database URL"
+    raise ValueError(f"{what}; expected {EXPECTED_URL}")
 
 
 def default_url(data_dir: Path) -> str:
@@ -118,6 +135,27 @@ class Database:
     async def connect_async(self):
         """PostgreSQL only: an asyncio connection, for holding a session while awaiting."""
         return await _psycopg().AsyncConnection.connect(self.location.target, autocommit=True)
+
+    def unreachable(self, timeout: float = 5.0) -> str | None:
+        """Why this database cannot be used right now, in one line that names where it is;
+        None when it answers. Opens a connection of its own, so a shared one that went stale
+        does not hide (or fake) the answer."""
+        try:
+            if self.postgres:
+                conn = _psycopg().connect(self.location.target, autocommit=True,
+                                          connect_timeout=max(1, round(timeout)))
+            else:
+                conn = self.connect()
+            try:
+                conn.execute("SELECT 1")
+            finally:
+                conn.close()
+        except Exception as error:
+            lines = str(error).strip().splitlines()
+            reason = lines[0] if lines else type(error).__name__
+            where = "the database at" if self.postgres else "the database file"
+            return f"cannot reach {where} {self.location.address}: {reason}"
+        return None
 
     def dropped(self, conn) -> bool:
         """Whether the server or the network closed this PostgreSQL connection."""

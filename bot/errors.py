@@ -12,6 +12,7 @@
     ├── RepoConfigError           bot.repo_config: `.github/backend.yml` is invalid (+ ValueError)
     ├── RegistrationError         bot.registration: the manifest flow could not finish
     ├── LocalRunError             bot.agent.local: `backend-bot run` cannot start here
+    ├── SettingsError             bot.settings: the environment holds values the bot cannot use
     ├── ExecutorIdInUse           bot.executors: another live process has this executor id
     └── GitHubError               bot.github.errors: anything that went wrong talking to GitHub
          ├── NotConfigured            APP_ID / private key missing
@@ -59,3 +60,14 @@ class UserFacingError(BotError):
 
 class JobCancelled(BotError):
     pass
+
+
+class SettingsError(BotError):
+    """Settings the bot cannot start with; `problems` holds one line for each."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("; ".join(problems))
+        self.problems = problems
+
+    def __reduce__(self):
+        return type(self), (self.problems,)

@@ -24,11 +24,13 @@ import threading
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bot.database import Database
 from bot.logs import get_logger
-from bot.routing import JobRequest
+
+if TYPE_CHECKING:  # routing brings githubkit's models: half a second `jobs` need not pay
+    from bot.routing import JobRequest
 
 log = get_logger(__name__)
 
@@ -311,7 +313,7 @@ class JobStore:
         )
 
     def list(self, *, limit: int = 50, key: str | None = None,
-             states: Sequence[str] | None = None) -> list[Job]:
+             states: Sequence[str] | None = None, exclude_kinds: Sequence[str] = ()) -> list[Job]:
         clauses, params = [], []
         if key is not None:
             clauses.append("key = ?")
@@ -319,6 +321,9 @@ class JobStore:
         if states:
             clauses.append("state IN (" + ", ".join("?" for _ in states) + ")")
             params.extend(states)
+        if exclude_kinds:
+            clauses.append("kind NOT IN (" + ", ".join("?" for _ in exclude_kinds) + ")")
+            params.extend(exclude_kinds)
         where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
         rows = self.database.execute(
             f"SELECT {_COLUMNS} FROM bot_jobs {where} ORDER BY id DESC LIMIT ?", (*params, limit)

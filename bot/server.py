@@ -37,6 +37,12 @@ from bot.triggers import RepoTriggers
 
 log = logs.get_logger(__name__)
 
+HEALTH_DATABASE_TIMEOUT = 3.0
+
+
+def not_configured(problems: list[str]) -> str:
+    return "The App is not configured: " + "; ".join(problems) + "."
+
 
 class _BodyTooLarge(Exception):
     pass
@@ -68,6 +74,9 @@ class WebhookEndpoint:
         self.secret = (
             settings.webhook_secret.get_secret_value() if settings.webhook_secret else None
         )
+        # Settings do not change while the process runs (registering writes `.env` and asks
+        # for a restart): judge the credentials once, not on every delivery.
+        self.credential_problems = settings.credential_problems()
         # Metric labels come from a header anyone can send: only known events get their own
         # series, or each new value would grow /metrics for good.
         self.labelled_events = router.events() | {"ping"}
@@ -94,9 +103,8 @@ class WebhookEndpoint:
         return Response(orjson.dumps(body), status_code=status, media_type="application/json")
 
     async def _handle(self, request: Request, event: str, delivery_id: str) -> tuple[int, dict]:
-        missing = self.settings.missing_credentials()
-        if missing:
-            raise WebhookError(503, "The App is not configured: missing " + ", ".join(missing) + ".")
+        if self.credential_problems:
+            raise WebhookError(503, not_configured(self.credential_problems))
         try:
             body = await _read_body(request, webhooks.MAX_BODY_BYTES)
         except _BodyTooLarge:
@@ -199,20 +207,40 @@ def create_app(
             refresher.cancel()
             await engine.stop()
 
+    work_problems = settings.work_problems()
+    missing = settings.missing_credentials()
+
     async def healthz(request: Request) -> Response:
+        """200 `ok` only when the bot can work: the App's credentials parse, the model's key is
+        set and the database answers. Otherwise 503, naming each piece that is missing or
+        broken, so a load balancer never sends work to a bot that would fail it."""
         if not state["ready"]:
             return JSONResponse({"status": "starting"}, status_code=503)
-        missing = settings.missing_credentials()
+        problems = list(work_problems)
+        try:
+            unreachable = await asyncio.wait_for(
+                asyncio.to_thread(engine.database.unreachable, HEALTH_DATABASE_TIMEOUT),
+                HEALTH_DATABASE_TIMEOUT + 1)
+        except TimeoutError:
+            unreachable = (f"the database at {engine.database.location.address} did not answer "
+                           f"within {HEALTH_DATABASE_TIMEOUT:.0f} s")
+        if unreachable:
+            problems.append(unreachable)
+        if not problems:
+            status = "ok"
+        else:
+            status = "unconfigured" if missing else "unavailable"
         body = {
-            "status": "ok" if not missing else "unconfigured",
+            "status": status,
             "configured": not missing,
             "missing": missing,
+            "problems": problems,
             "workers": settings.workers if engine.run_workers else 0,
             "database": "postgresql" if engine.database.postgres else "sqlite",
         }
-        if missing:
-            body["message"] = "The App is not configured: missing " + ", ".join(missing) + "."
-        return JSONResponse(body)
+        if problems:
+            body["message"] = "The bot cannot work: " + "; ".join(problems) + "."
+        return JSONResponse(body, status_code=200 if not problems else 503)
 
     async def metrics_endpoint(request: Request) -> Response:
         return Response(metrics.render(), media_type="text/plain; version=0.0.4")

@@ -6,15 +6,36 @@ they print as stars in reprs, logs and tracebacks.
 
 from __future__ import annotations
 
+import functools
+import re
 import socket
 import uuid
 from pathlib import Path
+from typing import Any
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot import database
+from bot.errors import SettingsError
 from bot.redact import register_secret
+
+LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
+
+# What each setting takes, in the words of README.md's table: a refused value is answered
+# with this, not with pydantic's account of its types.
+EXPECTED = {
+    "APP_ID": "the App's numeric id, a whole number (on the App's settings page)",
+    "PORT": "a port number from 1 to 65535",
+    "BOT_WORKERS": "a whole number of workers from 1 to 256",
+    "LOG_LEVEL": " or ".join(", ".join(LOG_LEVELS).rsplit(", ", 1)),
+    "LOG_FORMAT": "pretty or json",
+    "DATABASE_URL": database.EXPECTED_URL,
+    "WEBHOOK_PATH": "a path starting with /, such as /api/github/webhooks",
+    "GHE_PROTOCOL": "https or http",
+    "BOT_ALLOW_UNSANDBOXED_SHELL": "true or false",
+    "PRIVATE_KEY_PATH": "the path of the App's private key file (.pem)",
+}
 
 
 class Settings(BaseSettings):
@@ -33,7 +54,7 @@ class Settings(BaseSettings):
     webhook_path: str = Field(default="/api/github/webhooks", validation_alias="WEBHOOK_PATH")
 
     host: str = Field(default="0.0.0.0", validation_alias="HOST")
-    port: int = Field(default=3000, validation_alias="PORT")
+    port: int = Field(default=3000, ge=1, le=65535, validation_alias="PORT")
 
     ghe_host: str | None = Field(default=None, validation_alias="GHE_HOST")
     ghe_protocol: str = Field(default="https", validation_alias="GHE_PROTOCOL")
@@ -67,7 +88,44 @@ class Settings(BaseSettings):
     @classmethod
     def _known_log_format(cls, value: str) -> str:
         if value not in ("pretty", "json"):
-            raise ValueError("LOG_FORMAT must be 'pretty' or 'json'")
+            raise ValueError("unknown log format")
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_log_level(cls, value: str) -> str:
+        if value.lower() not in LOG_LEVELS:
+            raise ValueError("unknown log level")
+        return value.lower()
+
+    @field_validator("database_url_setting")
+    @classmethod
+    def _known_database(cls, value: str | None) -> str | None:
+        if value:
+            database.parse_url(value)
+        return value or None
+
+    @field_validator("webhook_path")
+    @classmethod
+    def _absolute_path(cls, value: str) -> str:
+        if not value.startswith("/"):
+            raise ValueError("not a path")
+        return value
+
+    @field_validator("ghe_protocol")
+    @classmethod
+    def _web_protocol(cls, value: str) -> str:
+        if value not in ("https", "http"):
+            raise ValueError("unknown protocol")
+        return value
+
+    @field_validator("private_key_path")
+    @classmethod
+    def _key_file_exists(cls, value: Path | None) -> Path | None:
+        # Refused here, not taken for "no key": a mistyped path must not send the operator to
+        # register a second App.
+        if value is not None and not value.is_file():
+            raise ValueError(f"there is no file at {value}")
         return value
 
     @property
@@ -105,13 +163,31 @@ class Settings(BaseSettings):
         if self.app_id is None:
             missing.append("APP_ID")
         if self.private_key_pem() is None:
-            if self.private_key_path is not None:
-                missing.append(f"PRIVATE_KEY_PATH (no file at {self.private_key_path})")
-            else:
-                missing.append("PRIVATE_KEY or PRIVATE_KEY_PATH")
+            missing.append("PRIVATE_KEY or PRIVATE_KEY_PATH")
         if self.webhook_secret is None:
             missing.append("WEBHOOK_SECRET")
         return missing
+
+    def credential_problems(self) -> list[str]:
+        """Each App credential that is absent or unusable: what stands between this bot and
+        GitHub. Empty when it can talk to GitHub."""
+        missing = self.missing_credentials()
+        problems = [f"{name} is not set" for name in missing]
+        pem = self.private_key_pem()
+        if pem is not None:
+            source = "PRIVATE_KEY" if self.private_key is not None else "PRIVATE_KEY_PATH"
+            broken = _private_key_problem(pem)
+            if broken:
+                problems.append(f"{source}: {broken}")
+        return problems
+
+    def work_problems(self) -> list[str]:
+        """Everything, short of the database, that would stop a job: the App's credentials
+        and the model's key."""
+        problems = self.credential_problems()
+        if self.anthropic_api_key is None:
+            problems.append("ANTHROPIC_API_KEY is not set (the agent cannot run without it)")
+        return problems
 
     def executor_id(self) -> str:
         """A stable id for this process, so a restart resumes its own unfinished jobs."""
@@ -126,13 +202,52 @@ class Settings(BaseSettings):
         return value
 
 
+@functools.lru_cache(maxsize=8)
+def _private_key_problem(pem: str) -> str | None:
+    """Why `pem` is not a private key GitHub's App JWTs can be signed with, or None."""
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.hazmat.primitives.serialization import load_pem_private_key
+
+    try:
+        key = load_pem_private_key(pem.encode(), password=None)
+    except (ValueError, TypeError):
+        return ("is not a private key in PEM form (-----BEGIN RSA PRIVATE KEY----- …); "
+                "download a new one from the App's settings page")
+    except Exception as error:  # cryptography's own errors for unsupported keys
+        return f"cannot be read ({type(error).__name__})"
+    if not isinstance(key, rsa.RSAPrivateKey):
+        return "is not an RSA key; GitHub Apps sign with the RSA key GitHub generated"
+    return None
+
+
+def _problem_line(error: dict[str, Any]) -> str:
+    name = str(error["loc"][0]) if error["loc"] else "settings"
+    value = error.get("input")
+    shown = f"{value!r}" if isinstance(value, (str, int, float)) else "this value"
+    expected = EXPECTED.get(name.upper())
+    reason = error.get("ctx", {}).get("error")
+    if name.upper() == "PRIVATE_KEY_PATH" and reason:
+        return f"{name.upper()}: {reason}"
+    if name.upper() == "DATABASE_URL" and reason:
+        # A URL's password stays out of the terminal and whatever keeps its output.
+        shown = re.sub(r"(://[^:/@]*:).*@", r"\1***@", shown)
+        return f"DATABASE_URL={shown}: {reason}"
+    if expected:
+        return f"{name.upper()}={shown}: expected {expected}"
+    return f"{name.upper()}={shown}: {error['msg']}"
+
+
 def load_settings(**overrides) -> Settings:
     """Read the settings once; tests pass overrides instead of patching the environment.
 
-    Every configured secret is registered for redaction here, the one place that reads them,
-    so no log line, comment or check run shows one, however it is encoded.
+    A value that does not fit raises `SettingsError`, one line per problem. Every configured
+    secret is registered for redaction here, the one place that reads them, so no log line,
+    comment or check run shows one, however it is encoded.
     """
-    settings = Settings(**overrides)
+    try:
+        settings = Settings(**overrides)
+    except ValidationError as error:
+        raise SettingsError([_problem_line(e) for e in error.errors()]) from None
     for secret in (settings.private_key_pem(), settings.webhook_secret, settings.anthropic_api_key):
         if isinstance(secret, SecretStr):
             secret = secret.get_secret_value()

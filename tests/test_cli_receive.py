@@ -50,3 +50,22 @@ def test_control_commands_get_their_own_key(tmp_path):
     job = json.loads(result.stdout)
     assert job["kind"] == "control" and job["key"] == "acme/widgets#9/control"
     assert job["spec"]["command"] == "cancel"
+
+
+def test_a_missing_file_or_a_folder_is_one_line_and_exit_2(tmp_path):
+    for path in (tmp_path / "nope.json", tmp_path):
+        result = subprocess.run(
+            [sys.executable, "-m", "bot", "receive", "--event", "issues", str(path)],
+            cwd=ROOT, capture_output=True, text=True, timeout=60,
+            env={"PATH": "/usr/bin:/bin", "BOT_DATA_DIR": str(tmp_path / "data")},
+        )
+        assert result.returncode == 2
+        assert "Traceback" not in result.stderr
+        assert result.stderr.startswith(f"error: cannot read {path}: ")
+
+
+def test_a_ping_says_what_a_ping_is(tmp_path):
+    result = receive(tmp_path, "ping", {"zen": "Keep it logically awesome.", "hook_id": 1})
+    assert result.returncode == 0
+    assert result.stdout == "no job: a ping is GitHub's test delivery; the bot answers it with pong\n"
+    assert "None" not in result.stdout

@@ -42,10 +42,17 @@ def test_sqlalchemys_psycopg_form_is_postgres_in_libpqs_form():
     assert parsed.target == "postgresql://bot:secret@db.example:5432/bot"
 
 
-def test_anything_else_is_taken_for_a_sqlite_file_for_now():
-    parsed = parse_url("mysql://db.example/bot")
-    assert not parsed.postgres
-    assert parsed.target == "mysql://db.example/bot"
+@pytest.mark.parametrize("url", ["mysql://db.example/bot", "postgress://db.example/bot",
+                                 "postgresql+asyncpg://db.example/bot", "nonsense", "sqlite:///", ""])
+def test_any_other_url_is_refused_rather_than_taken_for_a_file(url):
+    with pytest.raises(ValueError, match="expected sqlite:///PATH or postgresql://"):
+        parse_url(url)
+
+
+def test_the_address_shown_to_an_operator_never_holds_the_password():
+    assert parse_url("postgresql://bot:s3cret@db.example:6543/bot").address == "db.example:6543/bot"
+    assert parse_url("postgres://bot:s3cret@db.example/bot").address == "db.example:5432/bot"
+    assert parse_url("sqlite:////var/lib/bot/backend-bot.db").address == "/var/lib/bot/backend-bot.db"
 
 
 def test_the_default_is_a_sqlite_file_in_the_data_directory(tmp_path):

@@ -14,7 +14,7 @@ from bot.jobstore import JobStore
 from tests.support import payloads
 from tests.support.deliveries import deliver
 from tests.support.kinds import read_events
-from tests.support.processes import ROOT, BotProcess
+from tests.support.processes import ROOT, BotProcess, app_credentials
 from tests.support.waiting import wait_for
 
 SECRET = "engine-secret"
@@ -24,9 +24,7 @@ SECRET = "engine-secret"
 def bot(tmp_path):
     process = BotProcess(
         {
-            "APP_ID": "1",
-            "PRIVATE_KEY": "unused",
-            "WEBHOOK_SECRET": SECRET,
+            **app_credentials(SECRET),
             "BOT_DATA_DIR": str(tmp_path / "data"),
             "BOT_WORKERS": "4",
             "TEST_EVENTS": str(tmp_path / "events.jsonl"),
@@ -177,7 +175,7 @@ def test_jobs_command_lists_jobs_as_json(bot):
 def test_a_job_interrupted_too_often_is_given_up_and_reported_never_left_running(tmp_path):
     """Kills are not the job's fault, but a job that every run of the process dies in must end:
     past the attempt limit it fails with the reason, and its requester is told."""
-    bot = BotProcess({"APP_ID": "1", "PRIVATE_KEY": "unused", "WEBHOOK_SECRET": SECRET,
+    bot = BotProcess({**app_credentials(SECRET),
                       "BOT_DATA_DIR": str(tmp_path / "data"), "BOT_WORKERS": "1",
                       "TEST_EVENTS": str(tmp_path / "events.jsonl"), "TEST_MAX_ATTEMPTS": "2"},
                      tmp_path / "server.log")

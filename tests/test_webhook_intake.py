@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from bot.jobstore import JobStore
 from tests.support import payloads
 from tests.support.deliveries import deliver, github_headers, sign
-from tests.support.processes import BotProcess
+from tests.support.processes import BotProcess, app_credentials
 from tests.webhook_fuzz import hostile_delivery
 
 SECRET = "it's a secret to everybody"
@@ -25,9 +25,7 @@ def server(tmp_path_factory):
     data = tmp_path_factory.mktemp("bot")
     bot = BotProcess(
         {
-            "APP_ID": "1",
-            "PRIVATE_KEY": "-----BEGIN RSA PRIVATE KEY-----\\nnot-used\\n-----END RSA PRIVATE KEY-----",
-            "WEBHOOK_SECRET": SECRET,
+            **app_credentials(SECRET),
             "BOT_DATA_DIR": str(data),
             "TEST_EVENTS": str(data / "events.jsonl"),
             "LOG_LEVEL": "info",
@@ -216,7 +214,7 @@ def test_unconfigured_app_answers_503_and_says_what_is_missing(tmp_path):
                      tmp_path / "server.log")
     for name in ("APP_ID", "WEBHOOK_SECRET", "PRIVATE_KEY", "PRIVATE_KEY_PATH"):
         bot.env.pop(name, None)
-    health = bot.start()
+    health = bot.start(healthy=False)
     try:
         assert health["status"] == "unconfigured"
         assert "APP_ID" in health["missing"] and "WEBHOOK_SECRET" in health["missing"]

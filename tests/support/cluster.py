@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from bot.jobstore import JobStore
-from tests.support.processes import BotProcess
+from tests.support.processes import BotProcess, app_credentials
 from tests.support.worker_main import WorkerProcess
 
 
@@ -22,9 +22,7 @@ class Cluster:
         self.events_path = root / "events.jsonl"
         common = {
             "DATABASE_URL": database_url,
-            "WEBHOOK_SECRET": secret,
-            "APP_ID": "1",
-            "PRIVATE_KEY": "unused",
+            **app_credentials(secret),
             "TEST_EVENTS": str(self.events_path),
             "BOT_WORKERS": str(bot_workers),
             "LOG_LEVEL": log_level,

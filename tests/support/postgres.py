@@ -44,6 +44,7 @@ class ThrowawayPostgres:
         self.root = Path(tempfile.mkdtemp(prefix="backend-bot-pg-"))
         self.data = self.root / "data"
         self.as_root = os.geteuid() == 0
+        self.running = False
 
     def _run(self, *args: str) -> None:
         command = [str(self.bin / args[0]), *args[1:]]
@@ -56,14 +57,24 @@ class ThrowawayPostgres:
             shutil.chown(self.root, "postgres", "postgres")
         self._run("initdb", "-D", str(self.data), "-U", "postgres", "--auth=trust",
                   "--no-sync", "-E", "UTF8")
+        return self.resume()
+
+    def resume(self) -> str:
+        """Start the server (again, after `halt`) on the same port and data."""
         options = (f"-c listen_addresses=127.0.0.1 -c port={self.port} "
                    f"-c unix_socket_directories={self.root} -c fsync=off "
                    f"-c max_connections=300 -c shared_buffers=64MB")
         self._run("pg_ctl", "-D", str(self.data), "-o", options, "-l",
                   str(self.root / "server.log"), "-w", "start")
+        self.running = True
         url = f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
         self._wait(url)
         return url
+
+    def halt(self) -> None:
+        """Stop the server as a crash would, keeping its data for `resume`."""
+        self._run("pg_ctl", "-D", str(self.data), "-m", "immediate", "stop")
+        self.running = False
 
     def _wait(self, url: str) -> None:
         import psycopg
@@ -88,6 +99,7 @@ class ThrowawayPostgres:
 
     def stop(self) -> None:
         try:
-            self._run("pg_ctl", "-D", str(self.data), "-m", "immediate", "stop")
+            if self.running:
+                self.halt()
         finally:
             shutil.rmtree(self.root, ignore_errors=True)

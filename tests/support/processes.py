@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import signal
 import socket
@@ -21,14 +22,32 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def wait_healthy(url: str, process: subprocess.Popen, timeout: float = 30.0) -> dict:
+@functools.cache
+def test_private_key() -> str:
+    """One App key for every bot process of a test run: the bot refuses a key that does not
+    parse, and making one costs tens of milliseconds."""
+    from tests.simulator import generate_private_key
+
+    return generate_private_key()
+
+
+def app_credentials(secret: str) -> dict[str, str]:
+    """What a configured bot needs in its environment to call itself healthy."""
+    return {"APP_ID": "1", "PRIVATE_KEY": test_private_key(), "WEBHOOK_SECRET": secret,
+            "ANTHROPIC_API_KEY": "unused"}
+
+
+def wait_healthy(url: str, process: subprocess.Popen, timeout: float = 30.0, *,
+                 healthy: bool = True) -> dict:
+    """/healthz's answer once the server has started; with `healthy`, once it says it can
+    work (200), else once it says anything but "starting" (a bot that cannot work says why)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"server exited with {process.returncode}")
         try:
             response = httpx.get(url + "/healthz", timeout=1.0)
-            if response.status_code == 200:
+            if response.status_code == 200 or (not healthy and response.json()["status"] != "starting"):
                 return response.json()
         except httpx.TransportError:
             pass
@@ -54,8 +73,8 @@ class BotProcess:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self) -> dict:
-        return wait_healthy(self.url, self.launch())
+    def start(self, *, healthy: bool = True) -> dict:
+        return wait_healthy(self.url, self.launch(), healthy=healthy)
 
     def launch(self) -> subprocess.Popen:
         """Start the process without waiting for it to answer."""
