@@ -46,7 +46,9 @@ def chromium() -> str:
 
 def client(tmp_path: Path, sim: GitHubSimulator | None = None, *, env_path: Path | None = None,
            manifest_path: Path = APP_YML, **overrides) -> TestClient:
-    settings = load_settings(_env_file=None, data_dir=tmp_path / "data", **{**NO_CREDENTIALS, **overrides})
+    # No model key: the page after registration then has its longest list of steps.
+    settings = load_settings(_env_file=None, data_dir=tmp_path / "data",
+                             **{**NO_CREDENTIALS, "anthropic_api_key": None, **overrides})
     routes = registration_routes(
         settings,
         env_path=env_path or tmp_path / ".env",
