@@ -110,9 +110,11 @@ def rendered_pages(tmp: Path) -> dict[str, str]:
     pem = generate_private_key()
     c = client(fresh("running"), app_id=1234567, private_key=pem, webhook_secret="s", ghe_host=LONG_GHE)
     pages["running, no recorded App"] = c.get("/").text
-    running = tmp / "created"  # the App recorded at registration above: the install link
-    c = client(running, app_id=1234567, private_key=pem, webhook_secret="s")
-    pages["running, recorded App"] = c.get("/").text
+    # The bot restarted as the App registered above, whose record gives its name and install link.
+    recorded = json.loads((tmp / "created" / "data" / "github-app.json").read_text())
+    c = client(tmp / "created", app_id=recorded["id"], private_key=pem, webhook_secret="s")
+    pages["running, recorded App"] = page = c.get("/").text
+    assert LONG_NAME in page and "/installations/new" in page
 
     c = client(fresh("expired"))
     pages["state expired"] = c.get("/setup/callback", params={"code": "x", "state": "y"}).text
