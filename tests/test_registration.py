@@ -237,6 +237,18 @@ def test_callback_writes_env_and_links_to_the_installation(tmp_path, sim):
     assert len(sim.requests_to("POST", CONVERSIONS)) == 1
 
 
+@pytest.mark.parametrize("key", [None, "sk-ant-already-set"])
+def test_the_created_page_asks_for_the_model_key_only_if_the_bot_has_none(tmp_path, sim, key):
+    client = make_client(tmp_path, sim, anthropic_api_key=key)
+    state = state_of(form_of(open_page(client).text)[0])
+    done = client.get("/setup/callback", params={"code": "good-code", "state": state})
+    for page in (done.text, client.get("/").text):  # `GET /` shows the same until the restart
+        steps = Parsed(page).text
+        assert ("Set ANTHROPIC_API_KEY (the model's key) in" in steps) is (key is None)
+        assert "Install the App on the repositories" in steps and "Restart the bot" in steps
+        assert "sk-ant" not in page
+
+
 def test_a_state_is_spent_even_when_github_refuses_the_code(tmp_path, sim):
     client = make_client(tmp_path, sim)
     state = state_of(form_of(open_page(client).text)[0])
@@ -276,7 +288,7 @@ def test_credentials_that_cannot_be_saved_are_a_500_page_that_says_so(tmp_path, 
     response = client.get("/setup/callback", params={"code": "good-code", "state": state})
     assert response.status_code == 500
     assert "<title>Could not save the credentials</title>" in response.text
-    assert f"<code>{tmp_path / '.env'}</code>" in response.text and "Is a directory" in response.text
+    assert f"writing {tmp_path / '.env'} failed: Is a directory" in Parsed(response.text).text
     assert client.registered == []
     # nothing was saved, so the token still opens the page for another try
     assert open_page(client).status_code == 200

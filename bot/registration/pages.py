@@ -111,14 +111,17 @@ def created_page(
     info: dict[str, Any],
     env_file: Path,
     *,
+    model_key_set: bool,
     headers: Mapping[str, str] | None = None,
 ) -> HTMLResponse:
-    """The new App (`info`: its public details) and where its credentials went."""
+    """The new App (`info`: its public details), where its credentials went, and what is left
+    to do (the model's key, if the bot started without one; the installation; the restart)."""
     context = {
         "app_name": str(info.get("name") or ""),
         "app_id": str(info.get("id")),
         "env_file": str(env_file),
         "install_url": install_url(info),
+        "model_key_set": model_key_set,
     }
     return render(request, "created.html", context, headers=headers)
 

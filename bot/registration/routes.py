@@ -66,6 +66,8 @@ def registration_routes(
     states = States()
     token = SetupToken(setup_token)
     registered: dict[str, Any] = {}
+    # As the bot started: a key added to .env now counts after the restart the page asks for.
+    model_key_set = settings.anthropic_api_key is not None
 
     def base_url(request: Request) -> str:
         if settings.public_url:
@@ -76,7 +78,7 @@ def registration_routes(
         if not settings.missing_credentials():
             return running_page(request, settings, read_app_info(settings))
         if registered:
-            return created_page(request, registered, env_file)
+            return created_page(request, registered, env_file, model_key_set=model_key_set)
         given = request.query_params.get("token")
         if not token.admits(given):
             return locked_page(request, settings, wrong_token=bool(given))
@@ -137,7 +139,8 @@ def registration_routes(
             result = on_registered(app)
             if inspect.isawaitable(result):
                 await result
-        return created_page(request, info, env_file, headers={"Cache-Control": "no-store"})
+        return created_page(request, info, env_file, model_key_set=model_key_set,
+                            headers={"Cache-Control": "no-store"})
 
     return [
         Route("/", home, methods=["GET"], name="registration"),
