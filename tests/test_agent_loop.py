@@ -287,3 +287,17 @@ async def test_request_timeout_is_retried(repo):
         result = await run(fake, repo, Limits(retries=2, request_timeout=0.3))
     assert result.outcome == "finished" and result.entry.title == "on time"
     assert len(fake.requests) == 2
+
+
+async def test_on_retry_hears_each_failed_call_that_is_tried_again(repo):
+    heard = []
+    with FakeAnthropic([http_error(529), http_error(500), finish()]) as fake:
+        result = await run(fake, repo, Limits(retries=3), on_retry=heard.append)
+    assert result.outcome == "finished"
+    assert [error.status_code for error in heard] == [529, 500]
+
+
+def test_retry_window_counts_every_backoff_at_its_cap_and_every_later_connection_timing_out():
+    limits = Limits(retries=4, backoff_base=1.0, backoff_max=5.0, connect_timeout=4.0)
+    assert limits.retry_window() == (1 + 2 + 4 + 5) + 4 * 4.0
+    assert Limits(retries=0).retry_window() == 0

@@ -16,9 +16,9 @@ import asyncio
 import random
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import anthropic
 
@@ -29,6 +29,9 @@ from bot.agent.tools import Tool, ToolContext, TodosCallback, default_tools, exe
 from bot.agent.usage import Usage
 from bot.logs import get_logger
 from bot.worklog import WorkLogEntry, now_utc
+
+if TYPE_CHECKING:
+    from bot.repo_config import RepoConfig
 
 log = get_logger(__name__)
 
@@ -53,8 +56,25 @@ class Limits:
     backoff_base: float = 2.0  # seconds; doubled per attempt, jittered
     backoff_max: float = 60.0
     request_timeout: float = 600.0  # one model call, seconds
+    # A per-call timeout given as one number would also bound the connection by it: a host that
+    # drops packets would hold each attempt for `request_timeout`. The SDK's own default.
+    connect_timeout: float = 5.0
     warn_turns_left: int = 3  # tell the model to wrap up this many turns before the end
     warn_cost_share: float = 0.85  # ... or once this share of the budget is spent
+
+    def retry_window(self) -> float:
+        """The longest, in seconds, that the loop keeps trying an unreachable model service
+        after its first failed call: every backoff at its cap, every later attempt waiting out
+        its connection timeout."""
+        sleeps = sum(min(self.backoff_max, self.backoff_base * 2**attempt)
+                     for attempt in range(self.retries))
+        return sleeps + self.retries * self.connect_timeout
+
+
+def limits_for(config: RepoConfig, base: Limits = Limits()) -> Limits:
+    """`base` bounded as a repository's `.github/backend.yml` says."""
+    return replace(base, max_turns=config.max_turns, max_cost_usd=config.max_cost_usd,
+                   max_seconds=config.max_minutes * 60)
 
 
 @dataclass
@@ -154,6 +174,7 @@ async def run_agent(
     system_prompt: str | None = None,
     tools: list[Tool] | None = None,
     sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
+    on_retry: Callable[[Exception], None] | None = None,
 ) -> AgentResult:
     """Run the backend-engineer agent on `workspace` until it finishes, asks, or hits a bound.
 
@@ -161,6 +182,7 @@ async def run_agent(
     run: committing, pushing, the pull request. `task_prompt` is one of the task builders in
     `bot.agent.context` (issue_task, pull_request_task, review_task, local_task).
     Raises SandboxUnavailable before any model call when the shell cannot be sandboxed.
+    `on_retry` hears each failed model call that is about to be tried again.
     """
     workspace = Path(workspace).resolve()
     sandbox.check()
@@ -199,7 +221,8 @@ async def run_agent(
                     system=system_req,
                     tools=tools_req,
                     messages=messages_req,
-                    timeout=min(limits.request_timeout, remaining),
+                    timeout=anthropic.Timeout(min(limits.request_timeout, remaining),
+                                              connect=min(limits.connect_timeout, remaining)),
                 )
             except (anthropic.APIStatusError, anthropic.APIConnectionError) as exc:
                 status = getattr(exc, "status_code", None)
@@ -219,6 +242,8 @@ async def run_agent(
                 delay = min(delay, limits.backoff_max, max(0.0, deadline - time.monotonic()))
                 attempt += 1
                 log.warning("model call failed (%s); retry %d in %.1fs", _describe(exc), attempt, delay)
+                if on_retry is not None:
+                    on_retry(exc)
                 await sleep(delay)
 
     try:
@@ -307,4 +332,4 @@ def _budget_warning(usage: Usage, limits: Limits) -> str | None:
     return prompts.render("budget-warning", remaining=remaining).strip()
 
 
-__all__ = ["AgentResult", "Limits", "run_agent", "with_cache_breakpoints"]
+__all__ = ["AgentResult", "Limits", "limits_for", "run_agent", "with_cache_breakpoints"]

@@ -12,7 +12,7 @@ import asyncio
 from dataclasses import asdict, dataclass, field
 
 from bot import texts
-from bot.agent import Limits, Sandbox, run_agent
+from bot.agent import Sandbox, limits_for, run_agent
 from bot.engine import JobContext
 from bot.errors import TransientError, UserFacingError
 from bot.flows.gather import Gathered
@@ -80,11 +80,6 @@ class WorkResult:
     changed_files: list[str] = field(default_factory=list)
 
 
-def _limits(config: RepoConfig) -> Limits:
-    return Limits(max_turns=config.max_turns, max_cost_usd=config.max_cost_usd,
-                  max_seconds=config.max_minutes * 60)
-
-
 async def work(ctx: JobContext, gathered: Gathered, request: WorkRequest,
                status: StatusComment) -> WorkResult:
     """The agent's round as one checkpointed, preemptible step (see the module docstring);
@@ -128,7 +123,7 @@ async def _work(ctx: JobContext, gathered: Gathered, request: WorkRequest,
     result = await run_agent(
         client=flows.model_client(), model=config.model or ctx.settings.anthropic_model,
         workspace=workspace.path, task_prompt=request.task_prompt, sandbox=sandbox,
-        limits=_limits(config), on_todos=status.progress, trigger=request.trigger,
+        limits=limits_for(config), on_todos=status.progress, trigger=request.trigger,
     )
     usage = asdict(result.usage)
     if result.outcome == "question":
