@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field
 
 from bot import texts
 from bot.agent import Sandbox, limits_for, run_agent
+from bot.agent.repo_tests import run_repository_tests, with_bot_tests
 from bot.engine import JobContext
 from bot.errors import TransientError, UserFacingError
 from bot.flows.gather import Gathered
@@ -21,8 +22,7 @@ from bot.flows.status_comment import StatusComment
 from bot.github import git
 from bot.github.errors import GitError
 from bot.redact import redact
-from bot.repo_config import RepoConfig, detect_test_command
-from bot.sanitize import code_fence, code_span, neutralise, neutralise_line
+from bot.sanitize import neutralise, neutralise_line
 from bot.worklog import (
     WORKLOG_FILE,
     WorkLogEntry,
@@ -43,7 +43,6 @@ from bot.workspace import (
     push_branch,
 )
 
-TEST_RUN_TIMEOUT = 15 * 60
 WORK_RETRIES = 2
 
 
@@ -140,10 +139,10 @@ async def _work(ctx: JobContext, gathered: Gathered, request: WorkRequest,
                           key_decisions=entry.key_decisions)
 
     await status.at_stage(texts.STAGE_TESTING)
-    tests = await run_repository_tests(workspace, sandbox, config)
+    tests = await run_repository_tests(workspace.path, sandbox, config)
     if tests is not None:
         entry = entry.model_copy(update={
-            "testing_performed": _with_bot_tests(entry.testing_performed, tests)})
+            "testing_performed": with_bot_tests(entry.testing_performed, tests)})
     entry = entry.model_copy(update={"timestamp": now_utc(), "trigger": request.trigger})
     await asyncio.to_thread(append_entry, workspace.path, entry)
 
@@ -200,46 +199,3 @@ def _commit_message(entry: WorkLogEntry, login: str, user_id: int, job_id: int) 
         f"Co-authored-by: {login} <{user_id}+{login}@users.noreply.github.com>\n"
         f"{JOB_TRAILER}: {job_id}\n"
     )
-
-
-async def run_repository_tests(workspace: Workspace, sandbox: Sandbox,
-                               config: RepoConfig) -> dict | None:
-    """Run the repository's own tests in the sandbox; the real outcome, not the agent's word."""
-    command = config.test_command or await asyncio.to_thread(detect_test_command, workspace.path)
-    if command is None:
-        return None
-    if config.setup_command:
-        setup = await sandbox.run(config.setup_command, timeout=TEST_RUN_TIMEOUT,
-                                  network=config.network)
-        if setup.exit_code != 0:
-            return {"command": config.setup_command, "passed": False,
-                    "exit_code": setup.exit_code, "timed_out": setup.timed_out,
-                    "duration": round(setup.duration, 1), "output": _tail(setup.output),
-                    "setup_failed": True}
-    outcome = await sandbox.run(command, timeout=TEST_RUN_TIMEOUT, network=config.network)
-    return {"command": command, "passed": outcome.exit_code == 0 and not outcome.timed_out,
-            "exit_code": outcome.exit_code, "timed_out": outcome.timed_out,
-            "duration": round(outcome.duration, 1), "output": _tail(outcome.output),
-            "setup_failed": False}
-
-
-def _tail(output: str) -> str:
-    return "\n".join(redact(output).rstrip().splitlines()[-TEST_OUTPUT_LINES:])
-
-
-def _with_bot_tests(agent_text: str, tests: dict) -> str:
-    if tests["timed_out"]:
-        verdict = f"timed out after {tests['duration']} s"
-    elif tests["passed"]:
-        verdict = f"passed (exit 0, {tests['duration']} s)"
-    else:
-        verdict = f"failed (exit {tests['exit_code']}, {tests['duration']} s)"
-    what = "setup command" if tests["setup_failed"] else "test command"
-    output = tests["output"] or "(no output)"
-    fence = code_fence(output)  # the repository prints what it likes
-    report = (
-        f"**The bot's own run of the {what}:** {code_span(tests['command'])} {verdict}.\n\n"
-        f"{fence}text\n{output}\n{fence}"
-    )
-    agent_text = agent_text.strip()
-    return f"{agent_text}\n\n{report}" if agent_text else report
