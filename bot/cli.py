@@ -257,6 +257,48 @@ def _run(settings: Settings, args: argparse.Namespace) -> int:
     )
 
 
+CHECK_CONFIG_DESCRIPTION = """Check a .github/backend.yml the way the bot reads it.
+
+Each problem is said in the words the bot posts on GitHub, one line each, and the command
+exits with 2 (as for a file it cannot read). A valid file's settings are printed as YAML,
+each one the file leaves out marked as a default."""
+
+
+def _check_config(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.github import git
+    from bot.repo_config import CONFIG_PATH, RepoConfigError, parse_repo_config, render_settings
+
+    if args.file is not None:
+        path = Path(args.file)
+    else:
+        top = git.run_git_sync(["rev-parse", "--show-toplevel"]).stdout.decode().strip()
+        path = Path(top or ".") / CONFIG_PATH
+    try:
+        # As the bot reads it from GitHub: bytes that are not UTF-8 are replaced, not refused.
+        text = path.read_bytes().decode("utf-8", errors="replace")
+    except FileNotFoundError:
+        if args.file is None:
+            print(f"error: there is no {path} (without one, the bot uses the defaults)",
+                  file=sys.stderr)
+        else:
+            print(f"error: there is no file {path}", file=sys.stderr)
+        return EXIT_USAGE
+    except IsADirectoryError:
+        print(f"error: {path} is a directory, not a file", file=sys.stderr)
+        return EXIT_USAGE
+    except OSError as error:
+        print(f"error: cannot read {path}: {error.strerror or error}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        config = parse_repo_config(text)
+    except RepoConfigError as error:
+        print(error)  # the text the bot posts on GitHub, one line per problem
+        return EXIT_USAGE
+    print(f"# {path} is valid; the settings it gives, merged over the defaults:")
+    print(render_settings(config), end="")
+    return EXIT_OK
+
+
 def _command(commands, name: str, summary: str, examples: str):
     """A subcommand whose help says what it does and shows how it is used."""
     return commands.add_parser(
@@ -301,6 +343,17 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--max-cost", type=float, default=None, help="USD")
     run.add_argument("--branch", default=None, help="branch name (default: a fresh one)")
     run.set_defaults(func=_run)
+
+    check = _command(
+        commands, "check-config", "check a .github/backend.yml as the bot reads it",
+        "  backend-bot check-config                 # .github/backend.yml of the checkout you are in\n"
+        "  backend-bot check-config draft/backend.yml",
+    )
+    check.description = CHECK_CONFIG_DESCRIPTION
+    check.add_argument("file", nargs="?", metavar="FILE",
+                       help="default: .github/backend.yml at the top of the current git "
+                       "checkout (or of the current directory)")
+    check.set_defaults(func=_check_config)
 
     receive = _command(
         commands, "receive", "show which jobs one saved webhook payload would start (no job runs)",

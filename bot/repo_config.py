@@ -178,6 +178,40 @@ def parse_repo_config(text: str | None, *, path: str = CONFIG_PATH) -> RepoConfi
     return config
 
 
+# What a setting left empty means, for `render_settings`.
+_WHEN_EMPTY = {
+    "model": "the server's ANTHROPIC_MODEL",
+    "test_command": "detected from the checkout",
+    "setup_command": "none",
+}
+
+
+def render_settings(config: RepoConfig) -> str:
+    """The settings as the YAML of a `.github/backend.yml`, those the file left out marked as
+    defaults, so a reader sees what the bot will do and where it came from."""
+    values = config.model_dump(mode="json")
+    # A mapping that holds a list is written in block style and the list in flow style: one
+    # line per setting (a value with line breaks continues on indented lines).
+    dumped = yaml.safe_dump(values, default_flow_style=None, sort_keys=False,
+                            allow_unicode=True, width=1_000_000)
+    texts: list[str] = []
+    for line in dumped.splitlines():
+        if line[:1].isspace():
+            texts[-1] += "\n" + line
+        else:
+            texts.append(line)
+    lines = []
+    for (key, value), text in zip(values.items(), texts, strict=True):
+        notes = [] if key in config.model_fields_set else ["default"]
+        if value is None:
+            notes.append(_WHEN_EMPTY[key])
+        lines.append((text, ": ".join(notes)))
+    width = max(len(text.splitlines()[-1]) for text, _ in lines)
+    return "".join(
+        f"{text.ljust(width)}  # {note}\n" if note else f"{text}\n" for text, note in lines
+    )
+
+
 def meets_permission(config: RepoConfig, login: str, permission: str | None) -> bool:
     """May `login`, whose permission on the repository is `permission`, trigger work?
 

@@ -13,6 +13,7 @@ from bot.repo_config import (
     detect_test_command,
     meets_permission,
     parse_repo_config,
+    render_settings,
 )
 
 
@@ -271,3 +272,16 @@ def test_a_makefile_test_target_wins(tmp_path):
 def test_repo_config_model_forbids_extra_keys_directly():
     with pytest.raises(Exception):
         RepoConfig.model_validate({"nope": 1})
+
+
+def test_rendered_settings_mark_the_defaults_and_read_back_as_the_same_settings():
+    config = parse_repo_config("max_turns: 12\nmodel: null\nallowed_users: [octocat]\n")
+    text = render_settings(config)
+    assert parse_repo_config(text) == config
+    lines = text.splitlines()
+    assert "max_turns: 12" in lines and "allowed_users: [octocat]" in lines
+    assert next(line for line in lines if line.startswith("model:")).endswith(
+        "# the server's ANTHROPIC_MODEL")
+    assert next(line for line in lines if line.startswith("test_command:")).endswith(
+        "# default: detected from the checkout")
+    assert next(line for line in lines if line.startswith("label:")).endswith("# default")
