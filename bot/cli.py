@@ -248,6 +248,19 @@ def _jobs(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+RUN_DESCRIPTION = """Run the agent on a local git checkout, no GitHub: on a fresh branch, ending
+in one commit with its changes and a BACKEND_WORK_LOG.md entry, and the pull-request body
+printed on stdout.
+
+The checkout's own .github/backend.yml applies as it does on GitHub: max_turns,
+max_cost_usd, max_minutes, model, test_command, setup_command, network and branch_prefix
+(`backend-bot check-config` shows them). An invalid file stops the run before it starts.
+
+The checkout ends on the branch (or detached commit) it started on. The run's work stays on
+its branch: one commit when it finished; a work-in-progress commit when it asked a question
+or stopped; no branch when nothing changed."""
+
+
 def _run(settings: Settings, args: argparse.Namespace) -> int:
     from bot.agent.local import main as run_local
 
@@ -336,12 +349,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     worker.set_defaults(func=_worker)
 
-    run = commands.add_parser("run", help="the agent on a local checkout, no GitHub")
-    run.add_argument("--repo", required=True, help="path of a local git checkout")
-    run.add_argument("task", help="what to do")
-    run.add_argument("--max-turns", type=int, default=None)
-    run.add_argument("--max-cost", type=float, default=None, help="USD")
-    run.add_argument("--branch", default=None, help="branch name (default: a fresh one)")
+    run = _command(
+        commands, "run", "run the agent on a local checkout, no GitHub",
+        '  backend-bot run --repo . "Add GET /health returning the version"\n'
+        '  backend-bot run --repo ~/src/api --max-turns 20 --max-cost 1.5 "Paginate GET /users"',
+    )
+    run.description = RUN_DESCRIPTION
+    run.add_argument("--repo", required=True, help="path of a local git checkout, with no "
+                     "uncommitted changes")
+    run.add_argument("task", help="what to do, in words")
+    run.add_argument("--max-turns", type=int, default=None,
+                     help="overrides the checkout's max_turns")
+    run.add_argument("--max-cost", type=float, default=None,
+                     help="in USD; overrides the checkout's max_cost_usd")
+    run.add_argument("--branch", default=None,
+                     help="branch name (default: a fresh <branch_prefix>local-<task>-<id>)")
     run.set_defaults(func=_run)
 
     check = _command(

@@ -178,6 +178,12 @@ def parse_repo_config(text: str | None, *, path: str = CONFIG_PATH) -> RepoConfi
     return config
 
 
+def read_checkout_config(checkout: Path) -> RepoConfig:
+    """The settings of a local checkout (`backend-bot run`): its own `.github/backend.yml`
+    over the defaults, read as the bot reads any checkout (no link followed)."""
+    return parse_repo_config(confined.read_text(checkout, CONFIG_PATH))
+
+
 # What a setting left empty means, for `render_settings`.
 _WHEN_EMPTY = {
     "model": "the server's ANTHROPIC_MODEL",

@@ -6,7 +6,7 @@ import subprocess
 
 import pytest
 
-from bot.agent.local import main, slugify
+from bot.agent.local import LOCAL_LIMITS, main, slugify
 from bot.settings import load_settings
 from bot.worklog import read_worklog
 from tests.agent_fakes import FakeAnthropic, ask, finish, make_repo, tool_use
@@ -44,12 +44,18 @@ def test_finished_run_commits_on_a_fresh_branch_and_prints_the_pr_body(repo, set
     with FakeAnthropic(script) as fake:
         code, out, err = run_main(repo, settings, fake)
     assert code == 0, err
-    branch = git(repo, "branch", "--show-current")
+    branch = git(repo, "branch", "--list", "--format=%(refname:short)", "backend/local-*")
     assert branch.startswith("backend/local-add-a-subtract-function-")
+    sha = git(repo, "rev-parse", branch)
+    assert f"committed {sha[:12]} on {branch}; back on main" in err
+    assert git(repo, "branch", "--show-current") == "main"
     assert git(repo, "status", "--porcelain") == ""
-    assert git(repo, "log", "-1", "--format=%an <%ae>|%s") == "Test Person <test@example.com>|Add subtract"
-    changed = git(repo, "show", "--name-only", "--format=", "HEAD").splitlines()
+    author_and_subject = git(repo, "log", "-1", "--format=%an <%ae>|%s", branch)
+    assert author_and_subject == "Test Person <test@example.com>|Add subtract"
+    changed = git(repo, "show", "--name-only", "--format=", branch).splitlines()
     assert sorted(changed) == ["BACKEND_WORK_LOG.md", "app.py"]
+    assert not (repo / "BACKEND_WORK_LOG.md").exists()  # main's work tree, as it was
+    git(repo, "switch", "-q", branch)
     [entry] = read_worklog(repo)
     assert entry.title == "Add subtract" and entry.timestamp is not None
     assert out.startswith("## 20") and "— Add subtract" in out.splitlines()[0]
@@ -57,15 +63,31 @@ def test_finished_run_commits_on_a_fresh_branch_and_prints_the_pr_body(repo, set
     assert TOKEN not in (repo / "BACKEND_WORK_LOG.md").read_text()
     assert "Model: `claude-haiku-4-5`" in out and "turns: 3" in out and "cost: $" in out
     assert git(repo, "rev-parse", "main") != git(repo, "rev-parse", "HEAD")  # main untouched
+    assert "the tests (pytest" not in err  # nothing tells this checkout's test command
 
 
-def test_question_exits_3_and_commits_nothing(repo, settings):
+def test_question_without_changes_exits_3_back_on_the_branch_it_started_on(repo, settings):
     with FakeAnthropic([ask("Integers only, or floats too?")]) as fake:
         code, out, err = run_main(repo, settings, fake, branch="backend/my-branch")
     assert code == 3
     assert "Integers only, or floats too?" in out
-    assert git(repo, "branch", "--show-current") == "backend/my-branch"
-    assert git(repo, "rev-parse", "HEAD") == git(repo, "rev-parse", "main")
+    assert "nothing changed; back on main" in err
+    assert git(repo, "branch", "--show-current") == "main"
+    assert git(repo, "branch", "--list", "backend/my-branch") == ""  # an empty branch is not kept
+
+
+def test_question_with_changes_keeps_them_in_a_wip_commit_on_its_branch(repo, settings):
+    script = [tool_use("Write", file_path="app.py", content="half done\n"), ask("Floats too?")]
+    with FakeAnthropic(script) as fake:
+        code, _, err = run_main(repo, settings, fake, branch="backend/my-branch")
+    assert code == 3
+    sha = git(repo, "rev-parse", "backend/my-branch")
+    assert f"work in progress committed as {sha[:12]} on backend/my-branch; back on main" in err
+    assert git(repo, "branch", "--show-current") == "main" and git(repo, "status", "--porcelain") == ""
+    message = git(repo, "log", "-1", "--format=%B", "backend/my-branch")
+    assert message.startswith("WIP: Add a subtract function") and "the agent asked a question" in message
+    assert git(repo, "show", "--name-only", "--format=", "backend/my-branch") == "app.py"  # no log entry
+    assert git(repo, "show", "backend/my-branch:app.py") == "half done"
 
 
 def test_bound_exits_1_with_the_reason(repo, settings):
@@ -74,6 +96,70 @@ def test_bound_exits_1_with_the_reason(repo, settings):
     assert code == 1
     assert "turn limit reached (2 turns)" in out
     assert len(fake.requests) == 2
+
+
+def test_the_checkouts_own_settings_bound_the_run_and_flags_override_them(repo, settings):
+    (repo / ".github").mkdir()
+    (repo / ".github/backend.yml").write_text("max_turns: 1\nbranch_prefix: mine/\n")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "settings")
+    with FakeAnthropic([tool_use("Read", file_path="app.py")] * 3) as fake:
+        code, out, err = run_main(repo, settings, fake)
+    assert code == 1 and "turn limit reached (1 turns)" in out
+    assert "working on branch mine/local-add-a-subtract-function-" in err
+    with FakeAnthropic([tool_use("Read", file_path="app.py")] * 3) as fake:
+        code, out, err = run_main(repo, settings, fake, max_turns=2)
+    assert code == 1 and "turn limit reached (2 turns)" in out
+
+
+def test_an_invalid_settings_file_stops_the_run_before_any_model_call(repo, settings):
+    (repo / ".github").mkdir()
+    (repo / ".github/backend.yml").write_text("max_turns: lots\nlable: x\n")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "settings")
+    with FakeAnthropic([finish()]) as fake:
+        code, _, err = run_main(repo, settings, fake)
+    assert code == 1 and fake.requests == []
+    assert err.splitlines() == [
+        "`.github/backend.yml`: `lable` is not a setting this bot knows. Did you mean `label`? "
+        "Known settings: label, command, model, max_turns, max_cost_usd, max_minutes, test_command, "
+        "setup_command, branch_prefix, draft, network, min_permission, allowed_users.",
+        "`.github/backend.yml`: `max_turns` must be a whole number between 1 and 500, got 'lots'.",
+    ]
+    assert git(repo, "branch", "--list", "backend/*") == ""
+
+
+def test_the_bot_runs_the_checkouts_test_command_and_reports_it_in_the_entry(repo, settings):
+    (repo / ".github").mkdir()
+    (repo / ".github/backend.yml").write_text("test_command: python3 -c 'print(40 + 2)'\n")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "settings")
+    script = [tool_use("Write", file_path="app.py", content="X = 1\n"), finish("Set X")]
+    with FakeAnthropic(script) as fake:
+        code, out, err = run_main(repo, settings, fake, branch="backend/x")
+    assert code == 0, err
+    assert "the tests (python3 -c 'print(40 + 2)') passed (exit 0" in err
+    assert "The bot's own run of the test command" in out and "42" in out
+
+
+def test_a_detached_head_is_where_the_run_comes_back_to(repo, settings):
+    start = git(repo, "rev-parse", "HEAD")
+    git(repo, "switch", "-q", "--detach", "HEAD")
+    with FakeAnthropic([tool_use("Write", file_path="app.py", content="X = 1\n"), finish()]) as fake:
+        code, _, err = run_main(repo, settings, fake, branch="backend/x")
+    assert code == 0, err
+    assert f"back on {start[:12]} (detached HEAD)" in err
+    assert git(repo, "branch", "--show-current") == "" and git(repo, "rev-parse", "HEAD") == start
+
+
+def test_changes_that_cannot_be_committed_keep_the_checkout_on_the_runs_branch(repo, settings):
+    script = [tool_use("Bash", command="mkdir nested && git init -q nested && echo x > nested/f"),
+              ask("Why?")]
+    with FakeAnthropic(script) as fake:
+        code, _, err = run_main(repo, settings, fake, branch="backend/x")
+    assert code == 3
+    assert "nested repositories" in err and "the checkout stays on backend/x" in err
+    assert git(repo, "branch", "--show-current") == "backend/x"
 
 
 def test_dirty_checkout_is_refused_before_any_model_call(repo, settings):
@@ -102,3 +188,7 @@ def test_missing_sandbox_refuses_to_start(repo, monkeypatch):
 def test_slugify():
     assert slugify("Add /profile endpoints — fast!") == "add-profile-endpoints-fast"
     assert slugify("???") == "task"
+
+
+def test_an_unreachable_model_service_is_given_up_on_within_half_a_minute():
+    assert LOCAL_LIMITS.retry_window() <= 30

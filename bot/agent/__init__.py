@@ -29,7 +29,7 @@ The agent does not commit; the caller commits whatever it left in the workspace 
 Modules: `loop` (run_agent, Limits, AgentResult, caching), `tools` (the tool table),
 `sandbox` (bubblewrap; `Sandbox.run` also runs the repository's test command),
 `context` (task prompts and repository context), `usage` (prices, Usage, footer),
-`local` (`backend-bot run`).
+`repo_tests` (the bot's own run of a repository's tests), `local` (`backend-bot run`).
 """
 
 from bot.agent.context import (

@@ -13,6 +13,7 @@ everything up to the previous turn's end from the cache and writes only what is 
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 import time
 from collections.abc import Awaitable, Callable
@@ -241,7 +242,9 @@ async def run_agent(
                     delay *= random.uniform(0.5, 1.0)
                 delay = min(delay, limits.backoff_max, max(0.0, deadline - time.monotonic()))
                 attempt += 1
-                log.warning("model call failed (%s); retry %d in %.1fs", _describe(exc), attempt, delay)
+                # A caller that hears the retries tells its user; the log keeps the detail.
+                level = logging.WARNING if on_retry is None else logging.DEBUG
+                log.log(level, "model call failed (%s); retry %d in %.1fs", _describe(exc), attempt, delay)
                 if on_retry is not None:
                     on_retry(exc)
                 await sleep(delay)
