@@ -109,7 +109,7 @@ def test_version_and_help_with_examples(tmp_path):
     version = backend_bot(tmp_path, "--version")
     assert version.returncode == 0
     assert re.fullmatch(r"backend-bot \d+\.\d+\.\d+\S*\n", version.stdout)
-    for command in ("serve", "worker", "jobs", "receive"):
+    for command in ("serve", "worker", "jobs", "receive", "run", "check-config"):
         help_text = backend_bot(tmp_path, command, "--help")
         assert help_text.returncode == 0, help_text.stderr
         assert "examples:" in help_text.stdout, command
