@@ -67,12 +67,11 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bot.jobstore import workflow_id_for  # noqa: E402
-from tests.agent_fakes import FakeAnthropic, finish, tool_use  # noqa: E402
-from tests.simulator import GitHubSimulator  # noqa: E402
-from tests.simulator import gitrepo  # noqa: E402
-from tests.support.processes import BotProcess  # noqa: E402
-from tests.support.stack import bot_env  # noqa: E402
+from bot.jobstore import workflow_id_for
+from tests.agent_fakes import FakeAnthropic, finish, tool_use
+from tests.simulator import GitHubSimulator, gitrepo
+from tests.support.processes import BotProcess
+from tests.support.stack import bot_env
 
 INSTALLATION = 42
 OWNER = "acme"

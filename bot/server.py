@@ -25,7 +25,6 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 import handlers
-
 from bot import logs, webhooks
 from bot.engine import Engine
 from bot.errors import WebhookError

@@ -4,10 +4,10 @@ import json
 import shutil
 
 import pytest
-from tests.agent_fakes import FakeAnthropic, ask, finish, http_error, make_repo, say, tool_use, tool_uses
 
 from bot.agent import Limits, Sandbox, local_task, run_agent
 from bot.worklog import WorkLogEntry, append_entry
+from tests.agent_fakes import FakeAnthropic, ask, finish, http_error, make_repo, say, tool_use, tool_uses
 
 MODEL = "claude-haiku-4-5"
 needs_bwrap = pytest.mark.skipif(shutil.which("bwrap") is None, reason="bubblewrap (bwrap) is not installed")

@@ -23,9 +23,10 @@ from typing import Any, Literal
 import anthropic
 
 import prompts
-from bot.agent.context import build_first_message, system_prompt as default_system_prompt
+from bot.agent.context import build_first_message
+from bot.agent.context import system_prompt as default_system_prompt
 from bot.agent.sandbox import Sandbox
-from bot.agent.tools import Tool, ToolContext, TodosCallback, default_tools, execute
+from bot.agent.tools import TodosCallback, Tool, ToolContext, default_tools, execute
 from bot.agent.usage import Usage
 from bot.logs import get_logger
 from bot.worklog import WorkLogEntry, now_utc

@@ -871,7 +871,7 @@ async def _handle_git(sim: GitHubSimulator, request: Request, path: str, owner: 
     tok = sim.valid_token(password) if password else None
     repo = sim.repos.get(full)
     status: int
-    if password is not None and tok is None or (tok is None and (is_push or repo is None or repo.private)):
+    if (password is not None and tok is None) or (tok is None and (is_push or repo is None or repo.private)):
         status = 401
         response: Response = Response(
             b"Invalid username or token. Password authentication is not supported for Git operations.\n",
