@@ -100,7 +100,7 @@ def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
 def main() -> int:
     known = modules()
     with ThreadPoolExecutor(8) as pool:
-        failures = [(n, e) for n, e in zip(known, pool.map(imports_alone, known)) if e]
+        failures = [(n, e) for n, e in zip(known, pool.map(imports_alone, known), strict=True) if e]
     graph = {name: module_level_imports(name, path, known) for name, path in known.items()}
     loops = cycles(graph)
     for name, error in failures:
