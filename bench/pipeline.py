@@ -453,7 +453,8 @@ def print_scenario(scenario: Scenario, built: dict, runs: list[Run], timelines: 
         ])
     widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(len(header))]
     print("   times in ms from the trigger (steps: each step's own duration)")
-    print("   " + "  ".join(h.rjust(w) if i > 1 else h.ljust(w) for i, (h, w) in enumerate(zip(header, widths, strict=True))))
+    print("   " + "  ".join(h.rjust(w) if i > 1 else h.ljust(w)
+                            for i, (h, w) in enumerate(zip(header, widths, strict=True))))
     for row in rows:
         print("   " + "  ".join(str(c).rjust(w) if i > 1 else str(c).ljust(w)
                                 for i, (c, w) in enumerate(zip(row, widths, strict=True))))

@@ -50,7 +50,7 @@ def module_level_imports(name: str, path: Path, known: dict[str, Path]) -> set[s
             elif isinstance(node, ast.ImportFrom):
                 base = node.module or ""
                 if node.level:
-                    base = ".".join(package[: len(package) - node.level + 1] + [base]).strip(".")
+                    base = ".".join([*package[: len(package) - node.level + 1], base]).strip(".")
                 subs = [f"{base}.{a.name}" for a in node.names]
                 edges.update(s for s in subs if s in known)
                 if base in known and any(s not in known for s in subs):

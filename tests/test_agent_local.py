@@ -61,7 +61,7 @@ def test_finished_run_commits_on_a_fresh_branch_and_prints_the_pr_body(repo, set
 
 def test_question_exits_3_and_commits_nothing(repo, settings):
     with FakeAnthropic([ask("Integers only, or floats too?")]) as fake:
-        code, out, err = run_main(repo, settings, fake, branch="backend/my-branch")
+        code, out, _err = run_main(repo, settings, fake, branch="backend/my-branch")
     assert code == 3
     assert "Integers only, or floats too?" in out
     assert git(repo, "branch", "--show-current") == "backend/my-branch"
@@ -70,7 +70,7 @@ def test_question_exits_3_and_commits_nothing(repo, settings):
 
 def test_bound_exits_1_with_the_reason(repo, settings):
     with FakeAnthropic([tool_use("Read", file_path="app.py")] * 3) as fake:
-        code, out, err = run_main(repo, settings, fake, max_turns=2)
+        code, out, _err = run_main(repo, settings, fake, max_turns=2)
     assert code == 1
     assert "turn limit reached (2 turns)" in out
     assert len(fake.requests) == 2
@@ -79,7 +79,7 @@ def test_bound_exits_1_with_the_reason(repo, settings):
 def test_dirty_checkout_is_refused_before_any_model_call(repo, settings):
     (repo / "app.py").write_text("changed\n")
     with FakeAnthropic([finish()]) as fake:
-        code, out, err = run_main(repo, settings, fake)
+        code, _out, err = run_main(repo, settings, fake)
     assert code == 1 and "uncommitted changes" in err
     assert fake.requests == []
 

@@ -186,8 +186,8 @@ def test_a_job_interrupted_too_often_is_given_up_and_reported_never_left_running
     try:
         job_id = trigger(bot, 9, "sleep=60")
         for attempt in (1, 2):
-            wait_for(lambda: any(e.get("job") == job_id and e["phase"] == "start"
-                                 and e.get("attempt") == attempt for e in events(bot)),
+            wait_for(lambda attempt=attempt: any(e.get("job") == job_id and e["phase"] == "start"
+                                                 and e.get("attempt") == attempt for e in events(bot)),
                      timeout=60, what=f"attempt {attempt}")
             bot.kill()
             bot.start()

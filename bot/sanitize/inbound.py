@@ -117,9 +117,10 @@ def _fence_info_tails(reading: Reading) -> Iterator[tuple[int, int]]:
     for line in _FENCE_LINE.finditer(text):
         start = line.start("fence")
         opens_code = kind[start] == CODE and (line.start() == 0 or kind[line.start() - 1] != CODE)
-        if kind[start] != CODE or opens_code:  # GitHub may open a fence where a comment is read
-            if not (line.group("fence")[0] == "`" and "`" in line.group("info")):
-                yield line.end("language"), line.end()
+        # GitHub may open a fence where a comment is read
+        backtick_fence_with_backtick_info = line.group("fence")[0] == "`" and "`" in line.group("info")
+        if (kind[start] != CODE or opens_code) and not backtick_fence_with_backtick_info:
+            yield line.end("language"), line.end()
 
 
 def _image_texts(view: str, reading: Reading) -> Iterator[tuple[int, int]]:

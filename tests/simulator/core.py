@@ -635,14 +635,14 @@ class GitHubSimulator:
                 if fault.kind != "network" and fault.matches(method, path):
                     fault.remaining -= 1
                     return fault
-            if self.chaos_rate and self.chaos_path.search(path):
-                if self.chaos_random.random() < self.chaos_rate:
-                    kind = self.chaos_random.choice(["error", "late", "secondary"])
-                    if kind == "late" and method == "GET":
-                        kind = "error"
-                    status = 403 if kind == "secondary" else 502
-                    self.chaos_faults += 1
-                    return Fault(kind, self.chaos_path, None, 1, status=status, seconds=1)
+            if self.chaos_rate and self.chaos_path.search(path) \
+                    and self.chaos_random.random() < self.chaos_rate:
+                kind = self.chaos_random.choice(["error", "late", "secondary"])
+                if kind == "late" and method == "GET":
+                    kind = "error"
+                status = 403 if kind == "secondary" else 502
+                self.chaos_faults += 1
+                return Fault(kind, self.chaos_path, None, 1, status=status, seconds=1)
             return None
 
     def take_network_fault(self, method: str, path: str) -> bool:
