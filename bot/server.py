@@ -16,7 +16,7 @@ import asyncio
 import contextlib
 import gc
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import orjson
 from starlette.applications import Starlette
@@ -165,7 +165,7 @@ def create_app(
     router: Router | None = None,
     engine: Engine | None = None,
     run_workers: bool = True,
-    extra_routes: list[BaseRoute] | None = None,
+    extra_routes: Sequence[BaseRoute] | None = None,
     on_startup: list[Callable] | None = None,
 ) -> Starlette:
     """The ASGI application: the webhook, `/healthz`, `/metrics`, plus any extra routes."""

@@ -11,9 +11,10 @@ import asyncio
 import re
 import sys
 import uuid
+from collections.abc import Iterable
 from dataclasses import replace
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 import anthropic
 
@@ -78,7 +79,7 @@ def prepare_branch(repo: Path, branch: str | None, task: str) -> str:
 
 
 def commit_all(repo: Path, message: str, author: tuple[str, str], *,
-               nested_before: list[str] = ()) -> str:
+               nested_before: Iterable[str] = ()) -> str:
     """Commit everything in the work tree (hardened git); the new commit's sha.
 
     Refuses when the run left a repository nested in the checkout: its configuration is the
@@ -125,7 +126,7 @@ def main(
         print("error: the task is empty; say what the agent should do.", file=err)
         return EXIT_FAILED
     limits = limits or Limits()
-    overrides = {}
+    overrides: dict[str, Any] = {}
     if max_turns is not None:
         overrides["max_turns"] = max_turns
     if max_cost is not None:
