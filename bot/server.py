@@ -100,6 +100,7 @@ class WebhookEndpoint:
             body = await _read_body(request, webhooks.MAX_BODY_BYTES)
         except _BodyTooLarge:
             raise WebhookError(413, "Body is over 25 MB.") from None
+        assert self.secret is not None  # missing_credentials() names WEBHOOK_SECRET when it is unset
         webhooks.check_signature(self.secret, body, request.headers.get("x-hub-signature-256"))
         if not event:
             raise WebhookError(400, "Missing X-GitHub-Event header.")

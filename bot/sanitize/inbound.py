@@ -103,7 +103,7 @@ def _excess_table_cells(reading: Reading) -> Iterator[tuple[int, int]]:
 def _cell_separators(row: str) -> list[int]:
     """Where the pipes between a table row's cells are (not its leading or trailing pipe)."""
     pipes = [m.start() for m in CELL_PIPE.finditer(row)]
-    prefix = re.match(r"[ \t>]*", row).end()
+    prefix = len(row) - len(row.lstrip(" \t>"))
     if pipes and pipes[0] == prefix:
         pipes = pipes[1:]
     if pipes and not row[pipes[-1] + 1:].strip():
