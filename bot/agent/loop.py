@@ -18,9 +18,10 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import anthropic
+from anthropic.types import MessageParam, TextBlockParam, ToolUnionParam
 
 import prompts
 from bot.agent.context import build_first_message
@@ -194,12 +195,14 @@ async def run_agent(
             if remaining <= 0:
                 raise _Bound(f"time limit reached ({limits.max_seconds:g} s)")
             try:
+                # Plain dicts (the conversation is returned and stored as such) in the shapes
+                # of the SDK's TypedDicts; mypy cannot match a dict[str, Any] to those.
                 return await api.messages.create(
                     model=model,
                     max_tokens=limits.max_tokens,
-                    system=system_req,
-                    tools=tools_req,
-                    messages=messages_req,
+                    system=cast("list[TextBlockParam]", system_req),
+                    tools=cast("list[ToolUnionParam]", tools_req),
+                    messages=cast("list[MessageParam]", messages_req),
                     timeout=min(limits.request_timeout, remaining),
                 )
             except (anthropic.APIStatusError, anthropic.APIConnectionError) as exc:
