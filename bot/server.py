@@ -17,6 +17,7 @@ import contextlib
 import gc
 import time
 from collections.abc import Callable, Sequence
+from typing import TypedDict
 
 import orjson
 from starlette.applications import Starlette
@@ -35,6 +36,13 @@ from bot.settings import Settings
 from bot.triggers import RepoTriggers
 
 log = logs.get_logger(__name__)
+
+
+class BotState(TypedDict):
+    """`app.state.bot`: what the running app has learned, for its routes and start-up hooks."""
+
+    ready: bool
+    app_slug: str | None
 
 
 class _BodyTooLarge(Exception):
@@ -177,7 +185,7 @@ def create_app(
     metrics = Metrics(engine.store)
     triggers = RepoTriggers(engine.trigger_words)
     # The App's slug is learned at start-up (an on_startup callback), never on the webhook path.
-    state = {"ready": False, "app_slug": None}
+    state: BotState = {"ready": False, "app_slug": None}
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette):
