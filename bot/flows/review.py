@@ -81,8 +81,8 @@ def answers_by_comment(key_decisions: str) -> dict[int, str]:
     """The agent's `Comment N: …` answers (the review prompt asks for them), by number."""
     matches = list(_ANSWER.finditer(key_decisions))
     answers = {}
-    for match, following in zip(matches, [*matches[1:], None], strict=True):
-        end = following.start() if following else len(key_decisions)
+    for index, match in enumerate(matches):
+        end = matches[index + 1].start() if index + 1 < len(matches) else len(key_decisions)
         answers[int(match.group(1))] = neutralise_line(key_decisions[match.end():end])
     return answers
 
