@@ -183,10 +183,10 @@ def wait_healthy(port: int, process: subprocess.Popen, timeout: float = 60.0) ->
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"server on port {port} exited with {process.returncode}")
-        with contextlib.suppress(OSError):
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1) as reply:
-                if reply.status == 200:
-                    return
+        with contextlib.suppress(OSError), \
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1) as reply:
+            if reply.status == 200:
+                return
         time.sleep(0.1)
     raise RuntimeError(f"server on port {port} not healthy after {timeout:.0f} s")
 
@@ -615,7 +615,8 @@ def main(argv: list[str] | None = None) -> int:
                     if stored > answered else "")
             else:
                 state = "MISMATCH"
-            print(f"  c={concurrency:<3} 202 answers {answered:>7,}  rows stored {stored if stored is not None else '-':>7}  {state}")
+            shown = stored if stored is not None else "-"
+            print(f"  c={concurrency:<3} 202 answers {answered:>7,}  rows stored {shown:>7}  {state}")
 
     if args.json:
         Path(args.json).write_text(json.dumps({

@@ -67,12 +67,11 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bot.jobstore import workflow_id_for  # noqa: E402
-from tests.agent_fakes import FakeAnthropic, finish, tool_use  # noqa: E402
-from tests.simulator import GitHubSimulator  # noqa: E402
-from tests.simulator import gitrepo  # noqa: E402
-from tests.support.processes import BotProcess  # noqa: E402
-from tests.support.stack import bot_env  # noqa: E402
+from bot.jobstore import workflow_id_for
+from tests.agent_fakes import FakeAnthropic, finish, tool_use
+from tests.simulator import GitHubSimulator, gitrepo
+from tests.support.processes import BotProcess
+from tests.support.stack import bot_env
 
 INSTALLATION = 42
 OWNER = "acme"
@@ -97,7 +96,7 @@ class TimedList(list):
         super().append(item)
 
     def since(self, start: int) -> list[tuple[float, Any]]:
-        return list(zip(self.times[start:], self[start:]))
+        return list(zip(self.times[start:], self[start:], strict=True))
 
 
 # -- repositories ---------------------------------------------------------------------------
@@ -454,10 +453,11 @@ def print_scenario(scenario: Scenario, built: dict, runs: list[Run], timelines: 
         ])
     widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(len(header))]
     print("   times in ms from the trigger (steps: each step's own duration)")
-    print("   " + "  ".join(h.rjust(w) if i > 1 else h.ljust(w) for i, (h, w) in enumerate(zip(header, widths))))
+    print("   " + "  ".join(h.rjust(w) if i > 1 else h.ljust(w)
+                            for i, (h, w) in enumerate(zip(header, widths, strict=True))))
     for row in rows:
         print("   " + "  ".join(str(c).rjust(w) if i > 1 else str(c).ljust(w)
-                                for i, (c, w) in enumerate(zip(row, widths))))
+                                for i, (c, w) in enumerate(zip(row, widths, strict=True))))
     if timelines:
         warm_runs = [r for r in runs if r.kind == "warm" and r.timeline]
         if warm_runs:
@@ -485,7 +485,7 @@ def print_prepare(prep: dict[str, dict], scenarios: list[Scenario], disk: dict |
           "`release after`: Workspaces.release (kept for the next job)")
     for row in [header, *rows]:
         print("   " + "  ".join(str(c).rjust(w) if i else str(c).ljust(w)
-                                for i, (c, w) in enumerate(zip(row, widths))))
+                                for i, (c, w) in enumerate(zip(row, widths, strict=True))))
     if disk:
         print(f"   this disk, for scale: writing {disk['files']:,} files of 1 KB takes "
               f"{ms(disk['write'])} ms, removing them {ms(disk['remove'])} ms (no git, no bot)")

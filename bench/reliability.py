@@ -33,11 +33,11 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from tests.agent_fakes import FakeAnthropic  # noqa: E402
-from tests.simulator import GitHubSimulator  # noqa: E402
-from tests.support.campaign import Fleet, Outcome, fuzz  # noqa: E402
-from tests.support.processes import BotProcess  # noqa: E402
-from tests.support.stack import REPO, bot_env  # noqa: E402
+from tests.agent_fakes import FakeAnthropic
+from tests.simulator import GitHubSimulator
+from tests.support.campaign import Fleet, Outcome, fuzz
+from tests.support.processes import BotProcess
+from tests.support.stack import REPO, bot_env
 
 MOMENTS = ("202", "write", "push", "checkout", "random")
 

@@ -40,9 +40,9 @@ sys.path.insert(0, str(ROOT))
 from bot.executors import CHECK_INTERVAL, DEAD_AFTER, HEARTBEAT_INTERVAL
 from bot.jobstore import workflow_id_for
 from bot.routing import JobRequest
+from tests.support.cluster import Cluster as BaseCluster
 from tests.support.kinds import read_events
 from tests.support.postgres import ThrowawayPostgres, skip_reason
-from tests.support.cluster import Cluster as BaseCluster
 
 SECRET = "bench-secret"
 

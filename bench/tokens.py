@@ -32,8 +32,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bot.agent import Limits, Sandbox, local_task, run_agent  # noqa: E402
-from tests.agent_fakes import FakeAnthropic, finish, make_repo, tool_use, tool_uses  # noqa: E402
+from bot.agent import Limits, Sandbox, local_task, run_agent
+from tests.agent_fakes import FakeAnthropic, finish, make_repo, tool_use, tool_uses
 
 TARGET = 0.90
 OUTPUT_TOKENS = 150

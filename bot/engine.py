@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
-from dbos import DBOS, DBOSClient, SetEnqueueOptions, SetWorkflowID
+from dbos import DBOS, DBOSClient, Queue, SetEnqueueOptions, SetWorkflowID, StepOptions
 from dbos._error import DBOSMaxStepRetriesExceeded, DBOSWorkflowCancelledError
 
 from bot import database, logs
@@ -123,15 +123,15 @@ class JobContext:
         `retries` retries transient failures with exponential backoff; `preemptible` lets a
         cancellation interrupt a long step (the agent) rather than wait for it to end.
         """
-        options: dict[str, Any] = {"name": name, "preemptible": preemptible}
+        options: StepOptions = {"name": name, "preemptible": preemptible}
         if retries:
-            options.update(
-                retries_allowed=True,
-                max_attempts=retries + 1,
-                interval_seconds=self.engine.retry_interval,
-                backoff_rate=2.0,
-                should_retry=is_transient,
-            )
+            options.update({
+                "retries_allowed": True,
+                "max_attempts": retries + 1,
+                "interval_seconds": self.engine.retry_interval,
+                "backoff_rate": 2.0,
+                "should_retry": is_transient,
+            })
         return await DBOS.run_step_async(options, fn, *args, **kwargs)
 
 
@@ -173,8 +173,8 @@ class Engine:
         self._wake: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._tasks: list[asyncio.Task] = []
-        self._queue = None
-        self._control_queue = None
+        self._queue: Queue | None = None
+        self._control_queue: Queue | None = None
 
     def register(self, kind: str, fn: JobFunction, *, control: bool = False) -> None:
         """Run jobs of `kind` with `fn`; `control` jobs are short (a few GitHub calls) and must
@@ -269,6 +269,8 @@ class Engine:
     async def _forward_loop(self) -> None:
         # With several processes on one PostgreSQL, one forwards at a time, so jobs reach
         # the queue in id order; the others stand by and take over if it dies.
+        wake = self._wake
+        assert wake is not None  # start() made it before starting this loop
         while not await asyncio.to_thread(self.store.try_forwarder_lock):
             await asyncio.sleep(1.0)
         while True:
@@ -287,16 +289,17 @@ class Engine:
                 await asyncio.sleep(1)
                 continue
             if not jobs:
-                self._wake.clear()
+                wake.clear()
                 # Other processes' jobs starting also free their keys' next jobs, and they
                 # cannot wake this one: poll often when processes share PostgreSQL.
                 with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(),
+                    await asyncio.wait_for(wake.wait(),
                                            timeout=0.2 if self.database.postgres else 1.0)
 
     async def _enqueue(self, job: Job) -> None:
         with SetWorkflowID(job.workflow_id), SetEnqueueOptions(queue_partition_key=job.key):
             queue = self._control_queue if job.kind in self.control_kinds else self._queue
+            assert queue is not None  # start() registered both before starting the forwarder
             await queue.enqueue_async(run_job, job.id)
 
     # -- running -------------------------------------------------------------------------
@@ -355,8 +358,10 @@ class Engine:
             await self._finish(job, "failed", error=f"no function registered for kind {job.kind!r}")
             return None
         await asyncio.to_thread(self.store.start_attempt, job.id)
-        self._wake.set()  # the next job of this key may now be offered to the queue
-        job = await asyncio.to_thread(self.store.get, job.id)
+        self._offer_next()  # the next job of this key may now be offered to the queue
+        current = await asyncio.to_thread(self.store.get, job.id)
+        assert current is not None  # rows of the jobs table are never deleted
+        job = current
         if job.state != "running":  # cancelled while waiting for the key
             return None
         if job.attempts > self.max_attempts:
@@ -382,6 +387,11 @@ class Engine:
     async def _finish(self, job: Job, state: str, *, error: str | None = None,
                       result: str | None = None) -> None:
         await asyncio.to_thread(self.store.finish, job.id, state, error=error, result=result)
+        self._offer_next()
+
+    def _offer_next(self) -> None:
+        """Wake the forwarder: a job started or ended, so its key's next job may be offered."""
+        assert self._wake is not None  # jobs start, end and are cancelled only once start() ran
         self._wake.set()
 
     # -- control -------------------------------------------------------------------------
@@ -392,7 +402,7 @@ class Engine:
         if job is None or job.state in FINAL_STATES:
             return job
         await asyncio.to_thread(self.store.finish, job_id, "cancelled", error="cancelled")
-        self._wake.set()
+        self._offer_next()
         with contextlib.suppress(Exception):
             await DBOS.cancel_workflow_async(job.workflow_id)
         return await asyncio.to_thread(self.store.get, job_id)

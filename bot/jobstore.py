@@ -17,6 +17,7 @@ SQLite (the embedded default) and PostgreSQL share the SQL below; where they dif
 from __future__ import annotations
 
 import asyncio
+import builtins
 import contextlib
 import json
 import queue
@@ -130,8 +131,9 @@ class JobStore:
         self._writes: queue.SimpleQueue[_Submission | None] = queue.SimpleQueue()
         self._writer: threading.Thread | None = None
         self._pending: list[_Submission] = []
-        self._loop_conn = None
-        self._forwarder_conn = None
+        # sqlite3 or psycopg connections (Database.connect), opened on first use.
+        self._loop_conn: Any | None = None
+        self._forwarder_conn: Any | None = None
         self._on_commit: list[Any] = []
 
     # -- lifecycle -----------------------------------------------------------------------
@@ -355,11 +357,12 @@ class JobStore:
         )
         return rows[0][0]
 
-    def running_ids(self) -> list[int]:
+    # `list` here would be the method above.
+    def running_ids(self) -> builtins.list[int]:
         rows = self.database.execute("SELECT id FROM bot_jobs WHERE state = 'running' ORDER BY id")
         return [row[0] for row in rows]
 
-    def earlier_running(self, key: str, job_id: int) -> list[int]:
+    def earlier_running(self, key: str, job_id: int) -> builtins.list[int]:
         """Earlier jobs of this key still marked running (interrupted, being recovered)."""
         rows = self.database.execute(
             "SELECT id FROM bot_jobs WHERE key = ? AND id < ? AND state = 'running' ORDER BY id",

@@ -46,6 +46,11 @@ class _ContextFilter(logging.Filter):
         return True
 
 
+def _ids(record: logging.LogRecord) -> tuple[str | None, str | None]:
+    """The delivery and job ids _ContextFilter put on the record; None where it did not run."""
+    return getattr(record, "delivery_id", None), getattr(record, "job_id", None)
+
+
 class _JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         entry = {
@@ -55,10 +60,11 @@ class _JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": redact(record.getMessage()),
         }
-        if record.delivery_id:
-            entry["delivery_id"] = record.delivery_id
-        if record.job_id:
-            entry["job_id"] = record.job_id
+        delivery_id, job_id = _ids(record)
+        if delivery_id:
+            entry["delivery_id"] = delivery_id
+        if job_id:
+            entry["job_id"] = job_id
         if record.exc_info:
             entry["exception"] = redact(self.formatException(record.exc_info))
         return json.dumps(entry)
@@ -67,10 +73,11 @@ class _JsonFormatter(logging.Formatter):
 class _PrettyFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         tags = ""
-        if record.delivery_id:
-            tags += f" delivery={record.delivery_id}"
-        if record.job_id:
-            tags += f" job={record.job_id}"
+        delivery_id, job_id = _ids(record)
+        if delivery_id:
+            tags += f" delivery={delivery_id}"
+        if job_id:
+            tags += f" job={job_id}"
         stamp = time.strftime("%H:%M:%S", time.localtime(record.created))
         line = f"{stamp} {record.levelname:<7} {record.name}{tags}: {record.getMessage()}"
         if record.exc_info:

@@ -16,7 +16,8 @@ import asyncio
 import contextlib
 import gc
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import TypedDict
 
 import orjson
 from starlette.applications import Starlette
@@ -25,7 +26,6 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 import handlers
-
 from bot import logs, webhooks
 from bot.engine import Engine
 from bot.errors import WebhookError
@@ -42,6 +42,13 @@ HEALTH_DATABASE_TIMEOUT = 3.0
 
 def not_configured(problems: list[str]) -> str:
     return "The App is not configured: " + "; ".join(problems) + "."
+
+
+class BotState(TypedDict):
+    """`app.state.bot`: what the running app has learned, for its routes and start-up hooks."""
+
+    ready: bool
+    app_slug: str | None
 
 
 class _BodyTooLarge(Exception):
@@ -109,6 +116,7 @@ class WebhookEndpoint:
             body = await _read_body(request, webhooks.MAX_BODY_BYTES)
         except _BodyTooLarge:
             raise WebhookError(413, "Body is over 25 MB.") from None
+        assert self.secret is not None  # missing_credentials() names WEBHOOK_SECRET when it is unset
         webhooks.check_signature(self.secret, body, request.headers.get("x-hub-signature-256"))
         if not event:
             raise WebhookError(400, "Missing X-GitHub-Event header.")
@@ -174,7 +182,7 @@ def create_app(
     router: Router | None = None,
     engine: Engine | None = None,
     run_workers: bool = True,
-    extra_routes: list[BaseRoute] | None = None,
+    extra_routes: Sequence[BaseRoute] | None = None,
     on_startup: list[Callable] | None = None,
 ) -> Starlette:
     """The ASGI application: the webhook, `/healthz`, `/metrics`, plus any extra routes."""
@@ -185,7 +193,7 @@ def create_app(
     metrics = Metrics(engine.store)
     triggers = RepoTriggers(engine.trigger_words)
     # The App's slug is learned at start-up (an on_startup callback), never on the webhook path.
-    state = {"ready": False, "app_slug": None}
+    state: BotState = {"ready": False, "app_slug": None}
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette):

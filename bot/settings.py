@@ -11,9 +11,9 @@ import re
 import socket
 import uuid
 from pathlib import Path
-from typing import Any
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot import database
@@ -220,7 +220,7 @@ def _private_key_problem(pem: str) -> str | None:
     return None
 
 
-def _problem_line(error: dict[str, Any]) -> str:
+def _problem_line(error: ErrorDetails) -> str:
     name = str(error["loc"][0]) if error["loc"] else "settings"
     value = error.get("input")
     shown = f"{value!r}" if isinstance(value, (str, int, float)) else "this value"

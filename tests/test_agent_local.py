@@ -92,7 +92,7 @@ def test_question_with_changes_keeps_them_in_a_wip_commit_on_its_branch(repo, se
 
 def test_bound_exits_1_with_the_reason(repo, settings):
     with FakeAnthropic([tool_use("Read", file_path="app.py")] * 3) as fake:
-        code, out, err = run_main(repo, settings, fake, max_turns=2)
+        code, out, _err = run_main(repo, settings, fake, max_turns=2)
     assert code == 1
     assert "turn limit reached (2 turns)" in out
     assert len(fake.requests) == 2
@@ -165,7 +165,7 @@ def test_changes_that_cannot_be_committed_keep_the_checkout_on_the_runs_branch(r
 def test_dirty_checkout_is_refused_before_any_model_call(repo, settings):
     (repo / "app.py").write_text("changed\n")
     with FakeAnthropic([finish()]) as fake:
-        code, out, err = run_main(repo, settings, fake)
+        code, _out, err = run_main(repo, settings, fake)
     assert code == 1 and "uncommitted changes" in err
     assert fake.requests == []
 

@@ -4,10 +4,10 @@ import json
 import shutil
 
 import pytest
-from tests.agent_fakes import FakeAnthropic, ask, finish, http_error, make_repo, say, tool_use, tool_uses
 
 from bot.agent import Limits, Sandbox, local_task, run_agent
 from bot.worklog import WorkLogEntry, append_entry
+from tests.agent_fakes import FakeAnthropic, ask, finish, http_error, make_repo, say, tool_use, tool_uses
 
 MODEL = "claude-haiku-4-5"
 needs_bwrap = pytest.mark.skipif(shutil.which("bwrap") is None, reason="bubblewrap (bwrap) is not installed")
@@ -26,7 +26,7 @@ def repo(tmp_path):
     )
 
 
-async def run(fake, repo, limits=Limits(retries=2), **kwargs):
+async def run(fake, repo, limits=None, **kwargs):
     kwargs.setdefault("sleep", _no_sleep)
     return await run_agent(
         client=fake.client(),
@@ -34,7 +34,7 @@ async def run(fake, repo, limits=Limits(retries=2), **kwargs):
         workspace=repo,
         task_prompt=local_task("Add a subtract function."),
         sandbox=Sandbox(repo, allow_unsandboxed=shutil.which("bwrap") is None),
-        limits=limits,
+        limits=limits or Limits(retries=2),
         **kwargs,
     )
 
@@ -229,7 +229,8 @@ async def test_tool_output_is_capped(repo):
 
 
 async def test_requests_carry_cache_breakpoints_on_tools_system_and_moving_tail(repo):
-    script = [tool_use("Read", file_path="app.py"), tool_use("Glob", pattern="*.py"), tool_use("Read", file_path="dup.py"), finish()]
+    script = [tool_use("Read", file_path="app.py"), tool_use("Glob", pattern="*.py"),
+              tool_use("Read", file_path="dup.py"), finish()]
     with FakeAnthropic(script) as fake:
         await run(fake, repo)
     assert len(fake.requests) == 4

@@ -17,7 +17,7 @@ import time
 import pytest
 
 from bot.jobstore import JobStore
-from tests.agent_fakes import FakeAnthropic, finish, tool_use
+from tests.agent_fakes import FakeAnthropic, tool_use
 from tests.support import postgres
 from tests.support.processes import BotProcess
 from tests.support.stack import REPO, bot_env

@@ -131,11 +131,10 @@ def test_a_transaction_is_rolled_back_on_an_error_and_committed_otherwise(sqlite
     sqlite_db.create_schema(_SCHEMA.format(id_column=sqlite_db.id_column))
     conn = sqlite_db.connect()
     try:
-        with pytest.raises(sqlite3.IntegrityError):
-            with sqlite_db.transaction(conn):
-                conn.execute("INSERT INTO things (name) VALUES ('kept only if all succeed')")
-                conn.execute("INSERT INTO things (name) VALUES ('twice')")
-                conn.execute("INSERT INTO things (name) VALUES ('twice')")
+        with pytest.raises(sqlite3.IntegrityError), sqlite_db.transaction(conn):
+            conn.execute("INSERT INTO things (name) VALUES ('kept only if all succeed')")
+            conn.execute("INSERT INTO things (name) VALUES ('twice')")
+            conn.execute("INSERT INTO things (name) VALUES ('twice')")
         assert not conn.in_transaction
         assert sqlite_db.execute("SELECT name FROM things") == []
         with sqlite_db.transaction(conn):
@@ -180,10 +179,9 @@ def test_postgres_statements_transactions_and_schema(pg_db):
     conn = pg_db.connect()
     try:
         insert = pg_db.sql("INSERT INTO things (name) VALUES (?)")
-        with pytest.raises(psycopg.errors.UniqueViolation):
-            with pg_db.transaction(conn):
-                conn.execute(insert, ("twice",))
-                conn.execute(insert, ("twice",))
+        with pytest.raises(psycopg.errors.UniqueViolation), pg_db.transaction(conn):
+            conn.execute(insert, ("twice",))
+            conn.execute(insert, ("twice",))
         with pg_db.transaction(conn):
             conn.execute(insert, ("committed",))
     finally:

@@ -3,6 +3,7 @@ retries, failures, cancellation, and kill -9."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import subprocess
 import sys
@@ -74,7 +75,7 @@ def test_one_job_at_a_time_per_key_in_arrival_order_and_keys_in_parallel(bot):
                       key=lambda j: spans[j]["start"]["t"])
         # Arrival order: job ids are handed out in arrival order.
         assert mine == sorted(mine)
-        for earlier, later in zip(mine, mine[1:]):
+        for earlier, later in itertools.pairwise(mine):
             assert spans[earlier]["end"]["t"] <= spans[later]["start"]["t"], "overlap within a key"
     # Different keys ran side by side: some job of key 1 overlapped some job of key 2.
     one = [s for s in spans.values() if s["start"]["key"] == "acme/widgets#1"]
@@ -183,8 +184,8 @@ def test_a_job_interrupted_too_often_is_given_up_and_reported_never_left_running
     try:
         job_id = trigger(bot, 9, "sleep=60")
         for attempt in (1, 2):
-            wait_for(lambda: any(e.get("job") == job_id and e["phase"] == "start"
-                                 and e.get("attempt") == attempt for e in events(bot)),
+            wait_for(lambda attempt=attempt: any(e.get("job") == job_id and e["phase"] == "start"
+                                                 and e.get("attempt") == attempt for e in events(bot)),
                      timeout=60, what=f"attempt {attempt}")
             bot.kill()
             bot.start()

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import time
 
-
 from tests.agent_fakes import finish, tool_use
 from tests.support.stack import REPO, Stack
 

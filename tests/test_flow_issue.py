@@ -80,7 +80,8 @@ def test_labelled_issue_becomes_a_pull_request(stack):
     body = pr["body"]
     assert body.startswith("### Task Summary\nAdded hello.txt as the issue asks.")
     assert f"Closes #{number}" in body
-    assert re.search(r"Model: `claude-haiku-4-5` · turns: 5 · tokens: .* in .*, .* out · cost: \$0\.\d+ · duration: ", body)
+    assert re.search(r"Model: `claude-haiku-4-5` · turns: 5 · tokens: .* in .*, .* out · cost: \$0\.\d+ · duration: ",
+                     body)
     assert "<!-- backend-bot:pr:issue-" in body
     # The bot ran the repository's tests itself, and says so beside the agent's words.
     assert "Read the file back with cat." in body

@@ -6,7 +6,6 @@ from __future__ import annotations
 import re
 import time
 
-
 from tests.agent_fakes import finish, tool_use
 from tests.support.stack import REPO, Stack
 from tests.support.waiting import wait_for

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
@@ -27,7 +27,7 @@ class FakeSleep:
 
 class FakeClock:
     def __init__(self) -> None:
-        self.now = datetime.now(timezone.utc)
+        self.now = datetime.now(UTC)
 
     def __call__(self) -> datetime:
         return self.now
@@ -120,7 +120,7 @@ async def test_minted_tokens_are_registered_as_secrets_and_never_logged(github_s
     assert redact.redact(token.encode().hex()) == "[REDACTED]"  # registered, not just token-shaped
     assert token not in caplog.text
     assert redact.redact(f"x {token} y") == "x [REDACTED] y"
-    assert token not in repr(InstallationToken(42, token, datetime.now(timezone.utc)))
+    assert token not in repr(InstallationToken(42, token, datetime.now(UTC)))
 
 
 async def test_every_request_is_logged_with_the_delivery_id(github_sim, tmp_path):

@@ -17,7 +17,7 @@ REPO = "acme/widgets"
 
 @pytest.fixture
 async def served(github_sim_server, tmp_path):
-    sim, base_url = github_sim_server
+    sim, _base_url = github_sim_server
     settings = load_settings(**sim.settings_overrides(), data_dir=tmp_path)
     app = GitHubApp(settings)
     gh = await app.installation(42)
@@ -103,7 +103,7 @@ async def test_refused_without_a_token_or_with_a_dead_one(served, tmp_path):
 
 
 async def test_other_installations_token_cannot_push(served, tmp_path):
-    sim, gh, repo, app = served
+    sim, _gh, repo, app = served
     sim.add_repo("globex/gadgets", installation_id=77)
     token = await app.installation_token(77)
     with pytest.raises(GitError):

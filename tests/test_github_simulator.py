@@ -189,7 +189,7 @@ def test_comment_and_review_payloads_and_delivery_over_http(github_sim):
     got = {}
 
     class Handler(http.server.BaseHTTPRequestHandler):
-        def do_POST(self):  # noqa: N802
+        def do_POST(self):
             got["headers"] = dict(self.headers)
             got["body"] = self.rfile.read(int(self.headers["Content-Length"]))
             self.send_response(200)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pydantic
 import pytest
 
 from bot.repo_config import (
@@ -176,7 +177,7 @@ def test_every_problem_is_reported_at_once():
 
 def test_error_is_a_value_error_and_the_config_is_immutable():
     assert issubclass(RepoConfigError, ValueError)
-    with pytest.raises(Exception):
+    with pytest.raises(pydantic.ValidationError):
         DEFAULT_CONFIG.max_turns = 5  # type: ignore[misc]
 
 
@@ -270,7 +271,7 @@ def test_a_makefile_test_target_wins(tmp_path):
 
 
 def test_repo_config_model_forbids_extra_keys_directly():
-    with pytest.raises(Exception):
+    with pytest.raises(pydantic.ValidationError):
         RepoConfig.model_validate({"nope": 1})
 
 

@@ -18,10 +18,10 @@ import pytest
 from bot.executors import CHECK_INTERVAL, DEAD_AFTER, HEARTBEAT_INTERVAL
 from bot.jobstore import workflow_id_for
 from tests.support import payloads
+from tests.support.cluster import Cluster as BaseCluster
 from tests.support.deliveries import deliver
 from tests.support.kinds import read_events
 from tests.support.postgres import ThrowawayPostgres, skip_reason
-from tests.support.cluster import Cluster as BaseCluster
 from tests.support.processes import ROOT
 from tests.support.waiting import wait_for
 from tests.support.worker_main import WorkerProcess

@@ -10,7 +10,6 @@ import httpx
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-
 from bot.jobstore import JobStore
 from tests.support import payloads
 from tests.support.deliveries import deliver, github_headers, sign

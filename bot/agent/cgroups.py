@@ -37,7 +37,7 @@ class Hierarchy:
 
 def _mounts() -> list[tuple[str, str, str]]:
     """(mount point, file system type, super options) of every mount of this process."""
-    found = []
+    found: list[tuple[str, str, str]] = []
     try:
         lines = Path("/proc/self/mountinfo").read_text().splitlines()
     except OSError:
@@ -52,7 +52,7 @@ def _mounts() -> list[tuple[str, str, str]]:
 
 def _own_groups() -> dict[str, str]:
     """controller (or "" for v2) -> this process's group path, from /proc/self/cgroup."""
-    groups = {}
+    groups: dict[str, str] = {}
     try:
         lines = Path("/proc/self/cgroup").read_text().splitlines()
     except OSError:

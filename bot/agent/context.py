@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import subprocess
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,7 +42,7 @@ def issue_task(
     body: str,
     requester: str,
     repo: str,
-    comments: list[tuple[str, str]] = (),
+    comments: Sequence[tuple[str, str]] = (),
     instruction: str = "",
 ) -> str:
     """The task for implementing issue #number of repo ("owner/name").

@@ -28,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ipaddress
+import itertools
 import os
 import shutil
 from collections.abc import AsyncIterator
@@ -70,7 +71,7 @@ def host_addresses() -> list[str]:
         lines = Path("/proc/net/fib_trie").read_text().splitlines()
     except OSError:
         return []
-    for previous, line in zip(lines, lines[1:]):
+    for previous, line in itertools.pairwise(lines):
         if line.strip() == "/32 host LOCAL":
             candidate = previous.strip().removeprefix("|-- ").strip()
             try:

@@ -18,9 +18,10 @@ import os
 import re
 import sys
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 import anthropic
 
@@ -116,7 +117,7 @@ def prepare_branch(repo: Path, branch: str) -> str:
 
 
 def commit_all(repo: Path, message: str, author: tuple[str, str], *,
-               nested_before: list[str] = ()) -> str:
+               nested_before: Iterable[str] = ()) -> str:
     """Commit everything in the work tree (hardened git); the new commit's sha.
 
     Refuses when the run left a repository nested in the checkout: its configuration is the
@@ -239,7 +240,7 @@ def main(
         print(f"error: {exc}", file=err)
         return EXIT_FAILED
     limits = limits_for(config, limits or LOCAL_LIMITS)
-    overrides = {}
+    overrides: dict[str, Any] = {}
     if max_turns is not None:
         overrides["max_turns"] = max_turns
     if max_cost is not None:

@@ -19,14 +19,16 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 import anthropic
+from anthropic.types import MessageParam, TextBlockParam, ToolUnionParam
 
 import prompts
-from bot.agent.context import build_first_message, system_prompt as default_system_prompt
+from bot.agent.context import build_first_message
+from bot.agent.context import system_prompt as default_system_prompt
 from bot.agent.sandbox import Sandbox
-from bot.agent.tools import Tool, ToolContext, TodosCallback, default_tools, execute
+from bot.agent.tools import TodosCallback, Tool, ToolContext, default_tools, execute
 from bot.agent.usage import Usage
 from bot.logs import get_logger
 from bot.worklog import WorkLogEntry, now_utc
@@ -216,12 +218,14 @@ async def run_agent(
             if remaining <= 0:
                 raise _Bound(f"time limit reached ({limits.max_seconds:g} s)")
             try:
+                # Plain dicts (the conversation is returned and stored as such) in the shapes
+                # of the SDK's TypedDicts; mypy cannot match a dict[str, Any] to those.
                 return await api.messages.create(
                     model=model,
                     max_tokens=limits.max_tokens,
-                    system=system_req,
-                    tools=tools_req,
-                    messages=messages_req,
+                    system=cast("list[TextBlockParam]", system_req),
+                    tools=cast("list[ToolUnionParam]", tools_req),
+                    messages=cast("list[MessageParam]", messages_req),
                     timeout=anthropic.Timeout(min(limits.request_timeout, remaining),
                                               connect=min(limits.connect_timeout, remaining)),
                 )

@@ -287,6 +287,7 @@ class Sandbox:
     def _bwrap_argv(self, command: str, *, resolv_conf_fd: int | None) -> list[str]:
         """bwrap's arguments; with `resolv_conf_fd` the command joins a prepared network
         namespace (`network: true`) instead of getting an empty one."""
+        assert self.bwrap is not None  # run() gets here only after check() found bwrap working
         ws = str(self.workspace)
         argv = [self.bwrap, "--unshare-user", "--disable-userns", "--cap-drop", "ALL",
                 "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
@@ -294,12 +295,12 @@ class Sandbox:
         if resolv_conf_fd is None:
             argv.append("--unshare-net")
         bound = []
-        for path in SYSTEM_DIRS:
-            if os.path.islink(path):
-                argv += ["--symlink", os.readlink(path), path]
-            elif os.path.isdir(path):
-                argv += ["--ro-bind", path, path]
-                bound.append(Path(path))
+        for system_dir in SYSTEM_DIRS:
+            if os.path.islink(system_dir):
+                argv += ["--symlink", os.readlink(system_dir), system_dir]
+            elif os.path.isdir(system_dir):
+                argv += ["--ro-bind", system_dir, system_dir]
+                bound.append(Path(system_dir))
         for secret in ETC_SECRETS:
             argv += _mask(Path(secret))
         argv += ["--dev", "/dev", "--proc", "/proc",

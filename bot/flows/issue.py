@@ -9,8 +9,6 @@ from bot import markers, pr_body, texts
 from bot.agent import issue_task
 from bot.engine import JobContext
 from bot.errors import UserFacingError
-from bot.github import git
-from bot.workspace import slugify
 from bot.flows.gather import Gathered, gather, refusal
 from bot.flows.publish import footer, report_check_run, request_review
 from bot.flows.services import installation, services
@@ -22,6 +20,8 @@ from bot.flows.status_comment import (
     reaction_target,
 )
 from bot.flows.work import WorkRequest, WorkResult, work
+from bot.github import git
+from bot.workspace import slugify
 
 MAX_COMMENTERS_CHECKED = 20
 WRITE_LEVELS = frozenset({"write", "maintain", "admin"})

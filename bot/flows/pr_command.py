@@ -117,6 +117,7 @@ async def _conclude(ctx: JobContext, gathered: Gathered, status: StatusComment,
         if spec.get("comment_kind") == "review_comment":
             await reply(ctx, text, kind="done")
         return "finished without changes"
+    assert result.sha is not None  # what is left is a committed round
 
     if own:
         pr = await ctx.step("publish", update_own_pull, ctx, gathered, number, result, retries=3)

@@ -81,8 +81,8 @@ def answers_by_comment(key_decisions: str) -> dict[int, str]:
     """The agent's `Comment N: …` answers (the review prompt asks for them), by number."""
     matches = list(_ANSWER.finditer(key_decisions))
     answers = {}
-    for match, following in zip(matches, [*matches[1:], None]):
-        end = following.start() if following else len(key_decisions)
+    for index, match in enumerate(matches):
+        end = matches[index + 1].start() if index + 1 < len(matches) else len(key_decisions)
         answers[int(match.group(1))] = neutralise_line(key_decisions[match.end():end])
     return answers
 
@@ -100,12 +100,14 @@ async def _conclude(ctx: JobContext, gathered, status: StatusComment, review: di
     await ctx.step("reply on threads", _reply_on_threads, ctx, review, result, retries=3)
     if pr is None:
         text = texts.NO_CHANGES_PR.format(summary=result.summary or result.title)
+        outcome = f"review {spec['review_id']} answered without changes"
     else:
+        assert result.sha is not None  # only a committed round is published
         commit = f"[`{result.sha[:7]}`]({pr['html_url']}/commits/{result.sha})"
         text = texts.DONE_PUSHED.format(commit=commit, summary=result.summary)
+        outcome = f"review {spec['review_id']} addressed in {result.sha[:7]}"
     await ctx.step("report", status.show, Status(text), retries=3)
-    return (f"review {spec['review_id']} addressed in {result.sha[:7]}" if pr
-            else f"review {spec['review_id']} answered without changes")
+    return outcome
 
 
 async def _reply_on_threads(ctx: JobContext, review: dict, result: WorkResult) -> None:

@@ -17,6 +17,7 @@ from bot.agent.sandbox import SandboxUnavailable
 from bot.engine import JobContext, is_cancellation, root_cause
 from bot.errors import TransientError, UserFacingError
 from bot.flows.services import installation
+from bot.github.client import ReactionTarget
 from bot.redact import redact
 from bot.sanitize import blockquote
 
@@ -136,7 +137,7 @@ def _duration(seconds: float) -> str:
     return f"{seconds // 3600}h {seconds % 3600 // 60:02d}m"
 
 
-async def acknowledge(ctx: JobContext, status: StatusComment, *, reaction_target: str,
+async def acknowledge(ctx: JobContext, status: StatusComment, *, reaction_target: ReactionTarget,
                       reaction_id: int, headline: str | None = None) -> None:
     """👀 on the trigger and the status comment: the job working (when it acknowledges
     itself, as it starts) or the `headline` of another job speaking for it while it waits."""
@@ -148,7 +149,7 @@ async def acknowledge(ctx: JobContext, status: StatusComment, *, reaction_target
     await ctx.step("acknowledge", ack, retries=3)
 
 
-def reaction_target(spec: dict) -> tuple[str, int]:
+def reaction_target(spec: dict) -> tuple[ReactionTarget, int]:
     """What 👀 goes on: the command's comment, or the issue that was labelled."""
     if spec.get("comment_kind") == "review_comment":
         return "review_comment", spec["comment_id"]
@@ -174,7 +175,7 @@ async def guarded(status: StatusComment, flow: Callable[[], Awaitable[str]]) -> 
         raise
 
 
-def _reason(error: Exception) -> str:
+def _reason(error: BaseException) -> str:
     error = root_cause(error)
     if isinstance(error, (UserFacingError, SandboxUnavailable)):
         return str(error)

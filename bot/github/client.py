@@ -12,7 +12,7 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import httpx
 from githubkit import GitHub
@@ -36,6 +36,7 @@ PER_PAGE = 100
 MAX_PAGES = 50
 
 Permission = Literal["admin", "maintain", "write", "triage", "read", "none"]
+PERMISSIONS: tuple[Permission, ...] = get_args(Permission)
 ReactionTarget = Literal["issue", "comment", "review_comment"]
 REACTIONS = frozenset({"+1", "-1", "laugh", "confused", "heart", "hooray", "rocket", "eyes"})
 
@@ -121,11 +122,11 @@ class InstallationClient:
             data = await self.request("GET", f"/repos/{repo}/collaborators/{username}/permission")
         except NotFound:
             return "none"
-        role = data.get("role_name") or data.get("permission") or "none"
-        if role not in ("admin", "maintain", "write", "triage", "read", "none"):
+        role = data.get("role_name") or data.get("permission")
+        if role not in PERMISSIONS:
             # custom repository roles inherit from one of the base roles
-            role = data.get("permission") or "none"
-        return role
+            role = data.get("permission")
+        return role if role in PERMISSIONS else "none"
 
     # -- reactions --
 

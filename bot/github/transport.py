@@ -93,15 +93,15 @@ class RetryTransport(httpx.AsyncBaseTransport):
             try:
                 response = await self.inner.handle_async_request(request)
             except httpx.TransportError as exc:
-                delay = self._backoff(attempt)
+                backoff = self._backoff(attempt)
                 never_sent = isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout))
                 if not (idempotent or never_sent) or attempt >= self.max_retries or (
-                        waited + delay > self.max_total_wait):
+                        waited + backoff > self.max_total_wait):
                     log.warning("github %s failed: %r (giving up)", target, exc)
                     raise
-                log.warning("github %s failed: %r; retry in %.1fs", target, exc, delay)
-                await self.sleep(delay)
-                waited += delay
+                log.warning("github %s failed: %r; retry in %.1fs", target, exc, backoff)
+                await self.sleep(backoff)
+                waited += backoff
                 attempt += 1
                 continue
             elapsed = (time.monotonic() - started) * 1000

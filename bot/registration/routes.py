@@ -79,7 +79,7 @@ def registration_routes(
             return running_page(request, settings, read_app_info(settings))
         if registered:
             return created_page(request, registered, env_file, model_key_set=model_key_set)
-        given = request.query_params.get("token")
+        given = request.query_params.get("token", "")
         if not token.admits(given):
             return locked_page(request, settings, wrong_token=bool(given))
 

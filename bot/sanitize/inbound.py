@@ -103,7 +103,7 @@ def _excess_table_cells(reading: Reading) -> Iterator[tuple[int, int]]:
 def _cell_separators(row: str) -> list[int]:
     """Where the pipes between a table row's cells are (not its leading or trailing pipe)."""
     pipes = [m.start() for m in CELL_PIPE.finditer(row)]
-    prefix = re.match(r"[ \t>]*", row).end()
+    prefix = len(row) - len(row.lstrip(" \t>"))
     if pipes and pipes[0] == prefix:
         pipes = pipes[1:]
     if pipes and not row[pipes[-1] + 1:].strip():
@@ -117,9 +117,10 @@ def _fence_info_tails(reading: Reading) -> Iterator[tuple[int, int]]:
     for line in _FENCE_LINE.finditer(text):
         start = line.start("fence")
         opens_code = kind[start] == CODE and (line.start() == 0 or kind[line.start() - 1] != CODE)
-        if kind[start] != CODE or opens_code:  # GitHub may open a fence where a comment is read
-            if not (line.group("fence")[0] == "`" and "`" in line.group("info")):
-                yield line.end("language"), line.end()
+        # GitHub may open a fence where a comment is read
+        backtick_fence_with_backtick_info = line.group("fence")[0] == "`" and "`" in line.group("info")
+        if (kind[start] != CODE or opens_code) and not backtick_fence_with_backtick_info:
+            yield line.end("language"), line.end()
 
 
 def _image_texts(view: str, reading: Reading) -> Iterator[tuple[int, int]]:

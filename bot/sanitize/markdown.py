@@ -217,8 +217,8 @@ class Reading:
         if following == "[" or (self.wrapped is not None and text.startswith("![", index + 1)):
             # Outbound an image's `![` becomes a link's `[`: read it as it will be.
             label = text.index("[", index + 1)
-            end = _label_end(text, label)
-            return end is not None and self._has_loose_backtick(label, end)
+            label_end = _label_end(text, label)
+            return label_end is not None and self._has_loose_backtick(label, label_end)
         return False
 
     def _has_loose_backtick(self, start: int, end: int) -> bool:
@@ -229,7 +229,9 @@ class Reading:
 
     def _backticks(self, index: int, unsure: bool) -> tuple[int, bool]:
         text = self.text
-        run = len(BACKTICKS.match(text, index).group())
+        backticks = BACKTICKS.match(text, index)
+        assert backticks is not None  # _read() sends only a backtick here
+        run = len(backticks.group())
         if self.wrapped is not None and run == 1:
             wrapper = self.wrapped.match(text, index)
             if wrapper:

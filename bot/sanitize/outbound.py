@@ -220,6 +220,6 @@ def _image_link(tag: re.Match) -> str:
 def _gap(text: str, start: int, end: int) -> str:
     """What stands in for text removed from between `start` and `end`: a space where the two
     sides would otherwise join into something new (`!` and `[`, `@` and a name, backticks)."""
-    if 0 < start and end < len(text) and not text[start - 1].isspace() and not text[end].isspace():
+    if start > 0 and end < len(text) and not text[start - 1].isspace() and not text[end].isspace():
         return " "
     return ""

@@ -10,7 +10,7 @@ Each file is named `<event>[.<action>][.<variant>].json`; the event name (the
 from __future__ import annotations
 
 import json
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 DIRECTORY = Path(__file__).resolve().parent
@@ -25,7 +25,7 @@ def path(name: str) -> Path:
     return DIRECTORY / f"{name.removesuffix('.json')}.json"
 
 
-@lru_cache(maxsize=None)
+@cache
 def raw(name: str) -> bytes:
     """The fixture's bytes, as stored (what a test would post as a body)."""
     return path(name).read_bytes()

@@ -280,7 +280,7 @@ def get_contents(ctx: Ctx, owner: str, name: str, path: str | None):
         }
     if kind == "tree":
         entries = []
-        for mode, otype, sha, entry in gitrepo.ls_tree(repo.bare, spec):
+        for _mode, otype, sha, entry in gitrepo.ls_tree(repo.bare, spec):
             full = f"{path}/{entry}" if path else entry
             entries.append({
                 "type": "dir" if otype == "tree" else "file",
@@ -470,7 +470,7 @@ def create_pull(ctx: Ctx, owner: str, name: str):
         errors.append({"resource": "PullRequest", "field": "base", "code": "invalid"})
     if errors:
         raise validation(errors)
-    for n, i in repo.issues.items():
+    for _number, i in repo.issues.items():
         p = i["pull"]
         if p and i["state"] == "open" and (p["head_repo"], p["head"], p["base"]) == (head_repo, branch, base):
             raise validation([{
@@ -825,7 +825,7 @@ async def _handle(sim: GitHubSimulator, request: Request) -> Response:
                 await asyncio.sleep(fault.seconds)
             else:
                 raise _fault_response(sim, fault)
-        for r_method, regex, auth, handler in ROUTES:
+        for r_method, regex, auth, handler in ROUTES:  # noqa: B007 (used after the break)
             m = regex.match(path)
             if m and r_method == method:
                 break
@@ -871,7 +871,7 @@ async def _handle_git(sim: GitHubSimulator, request: Request, path: str, owner: 
     tok = sim.valid_token(password) if password else None
     repo = sim.repos.get(full)
     status: int
-    if password is not None and tok is None or (tok is None and (is_push or repo is None or repo.private)):
+    if (password is not None and tok is None) or (tok is None and (is_push or repo is None or repo.private)):
         status = 401
         response: Response = Response(
             b"Invalid username or token. Password authentication is not supported for Git operations.\n",

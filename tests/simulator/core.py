@@ -17,7 +17,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -209,7 +209,7 @@ class GitHubSimulator:
 
     def iso(self, ts: float | None = None) -> str:
         ts = self.now() if ts is None else ts
-        return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
     def next_id(self) -> int:
         return next(self._ids)
@@ -635,14 +635,14 @@ class GitHubSimulator:
                 if fault.kind != "network" and fault.matches(method, path):
                     fault.remaining -= 1
                     return fault
-            if self.chaos_rate and self.chaos_path.search(path):
-                if self.chaos_random.random() < self.chaos_rate:
-                    kind = self.chaos_random.choice(["error", "late", "secondary"])
-                    if kind == "late" and method == "GET":
-                        kind = "error"
-                    status = 403 if kind == "secondary" else 502
-                    self.chaos_faults += 1
-                    return Fault(kind, self.chaos_path, None, 1, status=status, seconds=1)
+            if self.chaos_rate and self.chaos_path.search(path) \
+                    and self.chaos_random.random() < self.chaos_rate:
+                kind = self.chaos_random.choice(["error", "late", "secondary"])
+                if kind == "late" and method == "GET":
+                    kind = "error"
+                status = 403 if kind == "secondary" else 502
+                self.chaos_faults += 1
+                return Fault(kind, self.chaos_path, None, 1, status=status, seconds=1)
             return None
 
     def take_network_fault(self, method: str, path: str) -> bool:

@@ -78,7 +78,7 @@ class BotProcess:
 
     def launch(self) -> subprocess.Popen:
         """Start the process without waiting for it to answer."""
-        log = open(self.log_path, "a")
+        log = open(self.log_path, "a")  # noqa: SIM115 (the child writes to it for its whole life)
         self.process = subprocess.Popen(
             [sys.executable, "-m", self.module, *self.args],
             cwd=self.cwd, env=self.env, stdout=log, stderr=subprocess.STDOUT,

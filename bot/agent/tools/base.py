@@ -169,7 +169,9 @@ def _clean(node: dict, defs: dict) -> dict:
     return out
 
 
-async def execute(tools: dict[str, Tool], ctx: ToolContext, name: str, raw_input: object, output_limit: int) -> tuple[str, bool]:
+async def execute(
+    tools: dict[str, Tool], ctx: ToolContext, name: str, raw_input: object, output_limit: int
+) -> tuple[str, bool]:
     """Run one tool call; (text for the model, is_error). Never raises for tool failures."""
     tool = tools.get(name)
     if tool is None:
