@@ -10,6 +10,7 @@ import pytest
 
 from bot.agent.sandbox import Sandbox, SandboxUnavailable, cap_text
 from bot.settings import load_settings
+from tests.support.in_process import own_secret_registry
 
 needs_bwrap = pytest.mark.skipif(shutil.which("bwrap") is None, reason="bubblewrap (bwrap) is not installed")
 pytestmark = pytest.mark.sandbox
@@ -166,7 +167,10 @@ async def test_the_bots_own_files_are_hidden(tmp_path, monkeypatch):
     key.write_text("-----BEGIN RSA PRIVATE KEY-----\n")
     monkeypatch.chdir(tmp_path)
     (tmp_path / ".env").write_text("ANTHROPIC_API_KEY=sk-ant-live\n")
-    settings = load_settings(data_dir=data, private_key_path=key)
+    # Its own registry: this half a key, registered as a secret, would be redacted from
+    # every later test's text.
+    with own_secret_registry():
+        settings = load_settings(data_dir=data, private_key_path=key)
     sandbox = Sandbox.from_settings(workspace, settings, expose=[mirror])
     result = await sandbox.run(
         f"cat {mirror}/objects; echo 1; cat {other}/HEAD; echo 2; cat {data}/backend-bot.db;"

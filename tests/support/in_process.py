@@ -69,7 +69,7 @@ class InProcessBot:
         if self._running is not None:
             raise RuntimeError("the bot is already running")
         with contextlib.ExitStack() as running:
-            running.enter_context(_own_secret_registry())
+            running.enter_context(own_secret_registry())
             running.enter_context(_own_control_groups())
             running.enter_context(_one_engine())
             self.settings = load_settings(_env_file=None, **self.overrides)
@@ -105,7 +105,7 @@ class InProcessBot:
 
 
 @contextlib.contextmanager
-def _own_secret_registry() -> Iterator[None]:
+def own_secret_registry() -> Iterator[None]:
     saved = redaction._known
     redaction._known = redaction._KnownSecrets()
     try:
