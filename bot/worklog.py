@@ -125,7 +125,9 @@ def format_timestamp(value: datetime) -> str:
 
 
 _FENCE_RE = re.compile(r"^\s{0,3}(`{3,}|~{3,})(.*)$")
-_BODY_HEADING_RE = re.compile(r"^(\s{0,3})(#{1,3})(\s)")
+# A heading by Markdown's rules (`#` to `###` then a space or the end of the line), or by this
+# parser's, which also reads `##text` and `###text` as headings.
+_BODY_HEADING_RE = re.compile(r"^(\s{0,3})(?:#{2,3}(?!#)|#(?=\s|$))")
 
 
 def _demote_headings(text: str) -> str:
@@ -140,7 +142,7 @@ def _demote_headings(text: str) -> str:
             elif token[0] == fence[0] and len(token) >= len(fence) and not rest.strip():
                 fence = None  # only a bare fence closes; "````python" inside is text
         elif fence is None:
-            line = _BODY_HEADING_RE.sub(lambda m: m.group(1) + "####" + m.group(3), line)
+            line = _BODY_HEADING_RE.sub(lambda m: m.group(1) + "####", line)
             if _RULE_RE.match(line):
                 line = "* * *"  # a bare rule would close the entry (or make a setext heading)
         out.append(line)

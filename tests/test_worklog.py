@@ -65,6 +65,13 @@ def test_render_parse_render_is_stable():
     assert "".join(render_entry(e) + "\n" for e in parse_worklog(two)).rstrip("\n") == two.rstrip("\n")
 
 
+def test_a_heading_without_a_space_in_a_section_cannot_split_the_entry():
+    # Markdown reads a bare `##` as a heading, the parser reads `##text` as one too.
+    text = render_entry(entry(potential_issues="##\n##text\n###also\n#### kept"))
+    [parsed] = parse_worklog(text)
+    assert parsed.potential_issues == "####\n####text\n####also\n#### kept"
+
+
 def test_secrets_are_redacted_in_rendered_text():
     token = "ghs_" + "a" * 36
     text = render_entry(entry(testing_performed=f"used token {token}"))
