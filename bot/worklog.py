@@ -17,11 +17,14 @@ Entries are appended newest last. `parse_worklog` reads the file back, accepting
 other heading levels for sections, numbered or bold section names, missing `---`, missing or
 odd timestamps, unknown sections (kept in `extra`). Rendered text is passed through
 `bot.redact.redact`, so a token that slipped into a section never reaches the file or a PR.
+`split_blocks` cuts the file the way the parser does, into the raw text of each entry, for
+`bot.worklog_merge`, which must not re-render what people wrote.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -308,12 +311,11 @@ def _finish(block: dict) -> WorkLogEntry:
     )
 
 
-def parse_worklog(text: str) -> list[WorkLogEntry]:
-    """Every `##` entry in the text, oldest first; text before the first entry is ignored."""
-    entries: list[WorkLogEntry] = []
-    block: dict | None = None
+def _scan(lines: Iterable[str]) -> Iterator[tuple[str, bool]]:
+    """Each line with whether it belongs to a code fence (the fence's own lines included):
+    a `## ` inside a fence is text, not the start of an entry."""
     fence: str | None = None
-    for line in text.splitlines():
+    for line in lines:
         marker = _FENCE_RE.match(line)
         in_fence = fence is not None
         if marker:
@@ -323,6 +325,48 @@ def parse_worklog(text: str) -> list[WorkLogEntry]:
             elif token[0] == fence[0] and len(token) >= len(fence):
                 fence = None
             in_fence = True
+        yield line, in_fence
+
+
+def split_blocks(text: str) -> tuple[str, list[str]]:
+    """The text before the first entry, and each entry's raw text from its `##` heading up to
+    the next one (its `---` and blank lines included). Nothing is re-rendered: joined back,
+    the pieces are the text byte for byte, line endings included."""
+    preamble: list[str] = []
+    blocks: list[list[str]] = []
+    scanned = _scan(text.splitlines())
+    for (line, in_fence), raw in zip(scanned, text.splitlines(keepends=True), strict=True):
+        if not in_fence and _ENTRY_HEADING_RE.match(line):
+            blocks.append([])
+        (blocks[-1] if blocks else preamble).append(raw)
+    return "".join(preamble), ["".join(block) for block in blocks]
+
+
+def normalise_block(block: str) -> str:
+    """A block as compared with others: what an editor or a merge changes without meaning to
+    (line endings, trailing spaces, blank lines, the closing `---`) taken out."""
+    lines = [line.rstrip() for line in block.splitlines()]
+    while lines and not lines[-1]:
+        lines.pop()
+    if lines and _RULE_RE.match(lines[-1]):
+        lines.pop()
+    while lines and not lines[-1]:
+        lines.pop()
+    return "\n".join(lines)
+
+
+def block_timestamp(block: str) -> datetime | None:
+    """The timestamp in an entry's `##` heading (the first line of a block), if it has one."""
+    lines = block.splitlines()
+    heading = _ENTRY_HEADING_RE.match(lines[0]) if lines else None
+    return _parse_heading(heading.group(1))[0] if heading else None
+
+
+def parse_worklog(text: str) -> list[WorkLogEntry]:
+    """Every `##` entry in the text, oldest first; text before the first entry is ignored."""
+    entries: list[WorkLogEntry] = []
+    block: dict | None = None
+    for line, in_fence in _scan(text.splitlines()):
         if not in_fence:
             heading = _ENTRY_HEADING_RE.match(line)
             if heading:
