@@ -18,7 +18,9 @@ from starlette.responses import Response
 
 from bot.github import GitHubApp
 from bot.settings import load_settings
+from tests.payloads import load
 from tests.simulator import GitHubSimulator
+from tests.simulator.gitrepo import commit_files, git
 
 REPO = "acme/widgets"
 
@@ -218,3 +220,36 @@ def test_review_states(github_sim, state):
     review = github_sim.add_review(REPO, pr, state=state)
     assert review["state"] == state
     assert github_sim.event_pull_request_review_submitted(REPO, pr, review["id"])["review"]["state"] == state.lower()
+
+
+def test_the_merge_button_and_the_push_that_follows(github_sim):
+    pr = github_sim.add_pull(REPO, "feature", files={"a.py": "x = 1\n"}, title="Add a",
+                             user="alice")
+    before = github_sim.branches(REPO)["main"]
+    head = github_sim.branches(REPO)["feature"]
+    sha = github_sim.merge_pull(REPO, pr, user="alice")
+    bare = github_sim.repo(REPO).bare
+    assert git(bare, "rev-list", "--parents", "-n1", sha).split() == [sha, before, head]
+    assert github_sim.branches(REPO)["main"] == sha
+    assert github_sim.read_file(REPO, "a.py") == "x = 1\n"
+    pull = github_sim.pull_json(REPO, pr)
+    assert (pull["state"], pull["merged"], pull["merge_commit_sha"]) == ("closed", True, sha)
+    assert pull["merged_by"]["login"] == "alice" and pull["merged_at"]
+
+    payload = github_sim.event_push(REPO, "main", before=before, sender="alice")
+    assert (payload["ref"], payload["before"], payload["after"]) == ("refs/heads/main", before, sha)
+    assert not payload["created"] and not payload["deleted"] and not payload["forced"]
+    assert [c["id"] for c in payload["commits"]] == [head, sha]
+    assert payload["commits"][0]["added"] == ["a.py"]
+    assert payload["head_commit"]["message"].startswith(f"Merge pull request #{pr} from acme/feature")
+    assert payload["head_commit"]["committer"]["name"] == "GitHub"
+    # The shape of the recorded push fixture, which githubkit's strict models accept.
+    recorded = load("push")
+    assert set(payload) == set(recorded)
+    assert set(payload["commits"][0]) == set(recorded["commits"][0])
+    assert set(payload["pusher"]) == set(recorded["pusher"])
+
+    commit_files(bare, "other", {"a.py": "x = 2\n"}, parent=before)
+    conflicting = github_sim.add_pull(REPO, "other", user="alice")
+    with pytest.raises(ValueError, match="not mergeable"):
+        github_sim.merge_pull(REPO, conflicting)

@@ -31,6 +31,9 @@ Webhooks, built from the simulator's state and signed like GitHub:
     payload = sim.event_issue_comment_created("acme/widgets", pr, "/backend fix it", sender="alice")
     payload = sim.event_pull_request_review_submitted("acme/widgets", pr, review["id"])
     payload = sim.event_pull_request("acme/widgets", pr, "opened")
+    before = sim.branches("acme/widgets")["main"]
+    sim.merge_pull("acme/widgets", pr, user="alice")  # the merge button: a merge commit on main
+    payload = sim.event_push("acme/widgets", "main", before=before, sender="alice")
     sim.deliver(url, app.webhook_secret, "issues", payload)          # sync, to a real URL
     await sim.adeliver(url, secret, event, payload, transport=httpx.ASGITransport(app=bot_asgi))
 

@@ -477,6 +477,35 @@ class GitHubSimulator:
             }
             return self._new_issue(repo, title=title, body=body, user=user, labels=labels, pull=pull)["number"]
 
+    def merge_pull(self, repo: str, number: int, *, user: str = "alice") -> str:
+        """Merge the PR as GitHub's merge button does by default (a merge commit, authored by
+        `user`, committed by GitHub) and close it as merged; the merge commit's sha.
+
+        Raises ValueError when head and base conflict (GitHub: 405 "Pull Request is not
+        mergeable"). The `push` webhook that follows is `event_push`'s to build.
+        """
+        with self.lock:
+            r = self.repos[repo]
+            issue = r.issues[number]
+            pull = issue["pull"]
+            if issue["state"] != "open":
+                raise ValueError(f"pull request #{number} is not open")
+            head_repo = self.repos[pull["head_repo"]]
+            head = self._head_sha(repo, number)
+            if head_repo is not r:
+                gitrepo.git(r.bare, "fetch", "--quiet", str(head_repo.bare), head)
+            self.add_user(user)
+            message = (f"Merge pull request #{number} from {head_repo.owner}/{pull['head']}\n\n"
+                       f"{issue['title']}")
+            sha = gitrepo.merge(r.bare, pull["base"], head, message=message,
+                                author=(user, f"{self.users[user]['id']}+{user}@users.noreply.github.com"))
+            if sha is None:
+                raise ValueError(f"pull request #{number} is not mergeable")
+            now = self.iso()
+            pull.update(merged=True, merged_at=now, merged_by=user, merge_commit_sha=sha)
+            issue.update(state="closed", closed_at=now, updated_at=now)
+            return sha
+
     def add_comment(self, repo: str, number: int, body: str, *, user: str = "alice") -> dict:
         """An issue/PR conversation comment; returns its REST JSON."""
         with self.lock:
@@ -844,8 +873,8 @@ class GitHubSimulator:
             "created_at": i["created_at"],
             "updated_at": i["updated_at"],
             "closed_at": i["closed_at"],
-            "merged_at": None,
-            "merge_commit_sha": None,
+            "merged_at": p.get("merged_at"),
+            "merge_commit_sha": p.get("merge_commit_sha"),
             "assignee": None,
             "assignees": [],
             "requested_reviewers": [self.user_json(u) for u in p["requested_reviewers"]],
@@ -860,7 +889,7 @@ class GitHubSimulator:
             "mergeable": None,
             "rebaseable": None,
             "mergeable_state": "unknown",
-            "merged_by": None,
+            "merged_by": self.user_json(p["merged_by"]) if p.get("merged_by") else None,
             "comments": sum(1 for c in self.comments.values() if c["repo"] == repo and c["number"] == number),
             "review_comments": sum(1 for c in self.review_comments.values() if c["repo"] == repo and c["number"] == number),
             "maintainer_can_modify": False,
@@ -1082,6 +1111,55 @@ class GitHubSimulator:
             payload["review"] = self.review_json(review_id, webhook=True)
             payload["pull_request"] = self.pull_json(repo, number)
             return _ordered(payload, "action", "review", "pull_request")
+
+    def event_push(self, repo: str, branch: str, *, before: str, sender: str = "alice") -> dict:
+        """`push` of `branch` from `before` to where it is now, as GitHub describes it (at most
+        20 commits listed, oldest first; `before` all zeros for a new branch)."""
+        with self.lock:
+            r = self.repos[repo]
+            after = r.sha(branch) or "0" * 40
+            created, deleted = set(before) == {"0"}, set(after) == {"0"}
+            self.add_user(sender)
+            commits = [] if deleted else gitrepo.commits_between(
+                r.bare, r.default_branch if created else before, after)
+            listed = [self._push_commit_json(repo, c) for c in commits[-20:]]
+            payload = self._envelope(repo, sender, "")
+            del payload["action"]
+            user = self.users[sender]
+            payload.update({
+                "ref": f"refs/heads/{branch}",
+                "before": before,
+                "after": after,
+                "pusher": {"name": sender, "email": f"{user['id']}+{sender}@users.noreply.github.com"},
+                "created": created,
+                "deleted": deleted,
+                "forced": not created and not deleted and not gitrepo.is_ancestor(r.bare, before, after),
+                "base_ref": None,
+                "compare": f"{self.web_url}/{repo}/compare/{before[:12]}...{after[:12]}",
+                "commits": listed,
+                "head_commit": listed[-1] if listed else None,
+            })
+            return _ordered(payload, "ref", "before", "after", "repository", "pusher")
+
+    def _push_commit_json(self, repo: str, commit: dict) -> dict:
+        def person(name_email: tuple[str, str]) -> dict:
+            name, email = name_email
+            return {"name": name, "email": email,
+                    **({"username": name} if name in self.users else {})}
+
+        return {
+            "id": commit["id"],
+            "tree_id": commit["tree_id"],
+            "distinct": True,
+            "message": commit["message"],
+            "timestamp": commit["timestamp"],
+            "url": f"{self.web_url}/{repo}/commit/{commit['id']}",
+            "author": person(commit["author"]),
+            "committer": person(commit["committer"]),
+            "added": commit["added"],
+            "removed": commit["removed"],
+            "modified": commit["modified"],
+        }
 
     # -- delivering webhooks ---------------------------------------------------------
 

@@ -138,6 +138,50 @@ def ls_tree(bare: Path, spec: str) -> list[tuple[str, str, str, str]]:
     return entries
 
 
+def merge(bare: Path, branch: str, head: str, *, message: str, author: tuple[str, str],
+          committer: tuple[str, str] = ("GitHub", "noreply@github.com")) -> str | None:
+    """A merge commit of `head` into `branch` (what GitHub's merge button makes), or None when
+    the two conflict; the branch moves only if nobody moved it meanwhile."""
+    base = rev_parse(bare, f"refs/heads/{branch}")
+    merged = subprocess.run(["git", "--git-dir", str(bare), "merge-tree", "--write-tree",
+                             base or "", head], capture_output=True, env=_ENV)
+    if merged.returncode != 0:
+        return None
+    tree = merged.stdout.decode().split("\n", 1)[0]
+    env = {**_ENV, "GIT_AUTHOR_NAME": author[0], "GIT_AUTHOR_EMAIL": author[1],
+           "GIT_COMMITTER_NAME": committer[0], "GIT_COMMITTER_EMAIL": committer[1]}
+    commit = subprocess.run(["git", "--git-dir", str(bare), "commit-tree", tree, "-p", base or "",
+                             "-p", head, "-F", "-"], input=message.encode(), capture_output=True,
+                            env=env, check=True).stdout.decode().strip()
+    git(bare, "update-ref", f"refs/heads/{branch}", commit, base or "")
+    return commit
+
+
+def commits_between(bare: Path, before: str, after: str) -> list[dict]:
+    """The commits `after` brings over `before`, oldest first, with the paths each changed
+    (a merge commit: against its first parent, as GitHub's push payload lists them)."""
+    out = git(bare, "rev-list", "--reverse", after, f"^{before}")
+    found = []
+    for sha in out.split():
+        meta = git(bare, "show", "-s", "--format=%T%x00%an%x00%ae%x00%cn%x00%ce%x00%cI%x00%B",
+                   sha).split("\0")
+        changes: dict[str, list[str]] = {"added": [], "removed": [], "modified": []}
+        parent = rev_parse(bare, f"{sha}^1")
+        status = git(bare, "diff-tree", "-r", "--name-status", "--no-commit-id", "-z",
+                     *([parent, sha] if parent else ["--root", sha])).split("\0")
+        for letter, path in zip(status[0::2], status[1::2], strict=False):  # a NUL ends it
+            changes[{"A": "added", "D": "removed"}.get(letter[:1], "modified")].append(path)
+        found.append({"id": sha, "tree_id": meta[0], "author": (meta[1], meta[2]),
+                      "committer": (meta[3], meta[4]), "timestamp": meta[5],
+                      "message": meta[6].rstrip("\n"), **changes})
+    return found
+
+
+def is_ancestor(bare: Path, ancestor: str, descendant: str) -> bool:
+    return subprocess.run(["git", "--git-dir", str(bare), "merge-base", "--is-ancestor",
+                           ancestor, descendant], capture_output=True, env=_ENV).returncode == 0
+
+
 def count_commits(bare: Path, base: str, head: str) -> int:
     out = git(bare, "rev-list", "--count", f"{base}..{head}", check=False).strip()
     return int(out) if out.isdigit() else 0
