@@ -53,6 +53,11 @@ class Identity:
     name: str
     email: str
 
+    def env(self) -> dict[str, str]:
+        """A git command's environment that makes this identity the author and committer."""
+        return {"GIT_AUTHOR_NAME": self.name, "GIT_AUTHOR_EMAIL": self.email,
+                "GIT_COMMITTER_NAME": self.name, "GIT_COMMITTER_EMAIL": self.email}
+
 
 @dataclass
 class Workspace:
@@ -247,14 +252,10 @@ async def head_trailer(workspace: Workspace, trailer: str = JOB_TRAILER) -> str 
 
 async def commit_all(workspace: Workspace, message: str, author: Identity) -> str:
     """Commit everything in the workspace as `author` (hardened git: nothing in it runs)."""
-    env = {
-        "GIT_AUTHOR_NAME": author.name, "GIT_AUTHOR_EMAIL": author.email,
-        "GIT_COMMITTER_NAME": author.name, "GIT_COMMITTER_EMAIL": author.email,
-    }
     await asyncio.to_thread(remove_nested_repositories, workspace.path)
     await git.run_git(["add", "--all"], cwd=workspace.path)
     await git.run_git(["commit", "--quiet", "--no-verify", "-F", "-"],
-                      cwd=workspace.path, env=env, input=message)
+                      cwd=workspace.path, env=author.env(), input=message)
     return (await git.run_git(["rev-parse", "HEAD"], cwd=workspace.path)).strip()
 
 

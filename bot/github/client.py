@@ -189,6 +189,13 @@ class InstallationClient:
     async def get_pull(self, repo: str, number: int) -> PullRequest:
         return PullRequest.from_json(await self.request("GET", f"/repos/{repo}/pulls/{number}"))
 
+    async def list_pulls(self, repo: str, *, state: str = "open",
+                         base: str | None = None) -> list[PullRequest]:
+        """The repository's pull requests in `state` (into `base`, if given), newest first."""
+        params = {"state": state, **({"base": base} if base else {})}
+        return [PullRequest.from_json(p)
+                async for p in self.paginate(f"/repos/{repo}/pulls", params=params)]
+
     async def find_pull_by_head(
         self, repo: str, branch: str, *, head_owner: str | None = None
     ) -> PullRequest | None:

@@ -100,14 +100,14 @@ def git_env(extra: Mapping[str, str] | None = None, *, user_config: bool = False
 
 def run_git_sync(args: Sequence[str], *, cwd: Path | str | None = None,
                  env: Mapping[str, str] | None = None, timeout: float = DEFAULT_TIMEOUT,
-                 input: str | None = None, user_config: bool = False,
+                 input: str | bytes | None = None, user_config: bool = False,
                  ) -> subprocess.CompletedProcess[bytes]:
     """Run a hardened git command and return what it did, whatever its exit status."""
     return subprocess.run(
         git_argv(args),
         cwd=str(cwd) if cwd is not None else None,
         env=git_env(env, user_config=user_config),
-        input=input.encode() if input is not None else None,
+        input=input.encode() if isinstance(input, str) else input,
         stdin=subprocess.DEVNULL if input is None else None,
         capture_output=True,
         timeout=timeout,
@@ -145,7 +145,7 @@ async def run_git(
     token: str | None = None,
     env: Mapping[str, str] | None = None,
     timeout: float = DEFAULT_TIMEOUT,
-    input: str | None = None,
+    input: str | bytes | None = None,
 ) -> str:
     """Run hardened `git *args`; stdout on success, `GitError` (redacted) otherwise."""
     child_env = dict(env or {})
