@@ -58,8 +58,9 @@ def test_a_new_label_and_command_word_are_learnt_from_the_push(stack):
     sim = stack.sim
     sha = sim.commit(REPO, "main", {".github/backend.yml": "label: ai-help\ncommand: bot\n"})
     assert stack.deliver("push", push_event(stack, sha, [".github/backend.yml"])).status_code == 202
-    (job,) = stack.wait_jobs(1)
-    assert job.kind == "config" and "ai-help" in job.result
+    config, log_merge = stack.wait_jobs(2)
+    assert config.kind == "config" and "ai-help" in config.result
+    assert log_merge.kind == "log_merge" and "no open pull request" in log_merge.result
     time.sleep(3.5)  # the serving process refreshes its copy of the words every few seconds
     number = sim.add_issue(REPO, "Do it", "", user="alice")
     assert stack.deliver("issues", sim.event_issues_labeled(
@@ -72,18 +73,20 @@ def test_a_new_label_and_command_word_are_learnt_from_the_push(stack):
         REPO, pr, "/backend help", sender="alice")).status_code == 200
     assert stack.deliver("issue_comment", sim.event_issue_comment_created(
         REPO, pr, "/bot help", sender="alice")).status_code == 202
-    jobs = stack.wait_jobs(3)
-    assert [j.kind for j in jobs] == ["config", "issue", "control"]
+    jobs = stack.wait_jobs(4)
+    assert [j.kind for j in jobs] == ["config", "log_merge", "issue", "control"]
     help_reply = [c for c in sim.comments_on(REPO, pr) if "runs a backend-engineer agent" in c["body"]]
     assert help_reply and "Label an issue `ai-help`" in help_reply[0]["body"]
     assert "`/bot status`" in help_reply[0]["body"]
 
 
-def test_a_push_elsewhere_or_without_the_config_is_not_a_job(stack):
+def test_a_push_elsewhere_or_without_the_config_is_no_config_job(stack):
     sim = stack.sim
     sha = sim.commit(REPO, "main", {"README.md": "changed\n"})
-    assert stack.deliver("push", push_event(stack, sha, ["README.md"])).status_code == 200
     payload = push_event(stack, sha, [".github/backend.yml"])
     payload["ref"] = "refs/heads/feature"
     assert stack.deliver("push", payload).status_code == 200
     assert stack.jobs() == []
+    # Any push to the default branch is work for the bot's own pull requests, not config.
+    assert stack.deliver("push", push_event(stack, sha, ["README.md"])).status_code == 202
+    assert [job.kind for job in stack.wait_jobs(1)] == ["log_merge"]

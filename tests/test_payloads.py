@@ -129,16 +129,35 @@ def test_review_comment_without_a_command_is_not_a_trigger():
 NOT_ROUTED = [name for name in names() if event_of(name) not in handlers.router.events()]
 
 
-def test_a_push_that_does_not_touch_the_config_is_not_a_job():
-    assert handlers.router.routes("push", None)
-    assert dispatch("push") == []
+def test_a_push_to_the_default_branch_is_one_log_merge_job_decided_from_the_payload():
+    payload = load("push")
+    assert payload["ref"] == "refs/heads/main"
+    jobs = dispatch("push")
+    assert [(job.kind, job.key) for job in jobs] == [("log_merge", "acme/widgets/default-branch")]
+    assert jobs[0].spec == {"repo": "acme/widgets", "installation_id": payload["installation"]["id"],
+                            "after": payload["after"]}
 
 
-def test_a_push_to_the_default_branch_touching_the_config_is_a_config_job():
+def test_a_push_to_the_default_branch_touching_the_config_is_a_config_job_too():
     payload = load("push")
     payload["commits"][0]["modified"].append(".github/backend.yml")
     jobs = handlers.router.dispatch(Delivery(event="push", delivery_id="x", payload=payload))
-    assert [(job.kind, job.key) for job in jobs] == [("config", "acme/widgets/config")]
+    assert [(job.kind, job.key) for job in jobs] == [
+        ("config", "acme/widgets/config"), ("log_merge", "acme/widgets/default-branch")]
+
+
+@pytest.mark.parametrize("change", [
+    {"ref": "refs/heads/feature"},
+    {"ref": "refs/tags/main"},
+    {"created": True, "before": "0" * 40},
+    {"deleted": True, "after": "0" * 40},
+    {"after": "--upload-pack=touch /tmp/x"},
+    {"after": ["6dcb09b5b57875f334f61aebed695e2e4193db5e"]},
+])
+def test_a_push_that_does_not_move_the_default_branch_is_no_log_merge(change):
+    payload = {**load("push"), **change}
+    jobs = handlers.router.dispatch(Delivery(event="push", delivery_id="x", payload=payload))
+    assert "log_merge" not in {job.kind for job in jobs}
 
 
 @pytest.mark.parametrize("name", NOT_ROUTED)

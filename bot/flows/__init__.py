@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot.engine import Engine
-from bot.flows import abandoned, ack, config, control, issue, pr_command, review
+from bot.flows import abandoned, ack, config, control, issue, log_merge, pr_command, review
 from bot.flows.services import Services
 
 KINDS = {
@@ -12,6 +12,7 @@ KINDS = {
     "review": review.run,
     "control": control.run,
     "config": config.run,
+    "log_merge": log_merge.run,
     "ack": ack.run,
     "abandoned": abandoned.run,
 }
