@@ -133,18 +133,31 @@ _FENCE_RE = re.compile(r"^\s{0,3}(`{3,}|~{3,})(.*)$")
 _BODY_HEADING_RE = re.compile(r"^(\s{0,3})(?:#{2,3}(?!#)|#(?=\s|$))")
 
 
+def _fence_after(fence: str | None, line: str) -> tuple[str | None, bool]:
+    """The code fence open after `line` (None: none), and whether the line opens or closes
+    one. As Markdown has it: a backtick fence's info string holds no backtick, and only a bare
+    fence of the same character, at least as long, closes one ("````python" inside is text)."""
+    marker = _FENCE_RE.match(line)
+    if not marker:
+        return fence, False
+    token, rest = marker.groups()
+    if fence is None:
+        if token[0] == "`" and "`" in rest:
+            return None, False
+        return token, True
+    if token[0] == fence[0] and len(token) >= len(fence) and not rest.strip():
+        return None, True
+    return fence, False
+
+
 def _demote_headings(text: str) -> str:
     """Keep a section's own headings and rules from splitting or closing the entry."""
-    out, fence = [], None
+    out: list[str] = []
+    fence: str | None = None
     for line in text.splitlines():
-        marker = _FENCE_RE.match(line)
-        if marker:
-            token, rest = marker.groups()
-            if fence is None:
-                fence = None if token[0] == "`" and "`" in rest else token
-            elif token[0] == fence[0] and len(token) >= len(fence) and not rest.strip():
-                fence = None  # only a bare fence closes; "````python" inside is text
-        elif fence is None:
+        inside = fence is not None
+        fence, marker = _fence_after(fence, line)
+        if not (inside or marker):
             line = _BODY_HEADING_RE.sub(lambda m: m.group(1) + "####", line)
             if _RULE_RE.match(line):
                 line = "* * *"  # a bare rule would close the entry (or make a setext heading)
@@ -313,19 +326,13 @@ def _finish(block: dict) -> WorkLogEntry:
 
 def _scan(lines: Iterable[str]) -> Iterator[tuple[str, bool]]:
     """Each line with whether it belongs to a code fence (the fence's own lines included):
-    a `## ` inside a fence is text, not the start of an entry."""
+    a `## ` inside a fence is text, not the start of an entry. The fences are the ones
+    `render_entry` writes, so what it renders parses back as it was."""
     fence: str | None = None
     for line in lines:
-        marker = _FENCE_RE.match(line)
-        in_fence = fence is not None
-        if marker:
-            token = marker.group(1)
-            if fence is None:
-                fence = token
-            elif token[0] == fence[0] and len(token) >= len(fence):
-                fence = None
-            in_fence = True
-        yield line, in_fence
+        inside = fence is not None
+        fence, marker = _fence_after(fence, line)
+        yield line, inside or marker
 
 
 def split_blocks(text: str) -> tuple[str, list[str]]:

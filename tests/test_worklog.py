@@ -72,6 +72,16 @@ def test_a_heading_without_a_space_in_a_section_cannot_split_the_entry():
     assert parsed.potential_issues == "####\n####text\n####also\n#### kept"
 
 
+def test_the_parser_sees_the_code_fences_the_renderer_sees():
+    # "```x`" opens no fence (a backtick in a backtick fence's info string); "```python"
+    # inside a fence closes nothing. Either way the next entry is still an entry.
+    first = render_entry(entry(title="First", potential_issues="```x` is inline code"))
+    second = render_entry(entry(title="Second", key_decisions="```\n```python\n## text\n```"))
+    third = render_entry(entry(title="Third"))
+    assert [e.title for e in parse_worklog(first + "\n" + second + "\n" + third)] == [
+        "First", "Second", "Third"]
+
+
 def test_secrets_are_redacted_in_rendered_text():
     token = "ghs_" + "a" * 36
     text = render_entry(entry(testing_performed=f"used token {token}"))

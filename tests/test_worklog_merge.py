@@ -152,7 +152,7 @@ def test_a_heading_in_a_code_fence_does_not_start_an_entry():
 
 # -- properties ------------------------------------------------------------------------------
 
-_words = st.text(alphabet="abc XYZ#`-*_.\n", max_size=60)
+_words = st.text(alphabet="abc XYZ#`~-*_.=>|\t\n", max_size=60)
 
 
 @st.composite
