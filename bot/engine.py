@@ -38,7 +38,7 @@ import httpx
 from dbos import DBOS, DBOSClient, Queue, SetEnqueueOptions, SetWorkflowID, StepOptions
 from dbos._error import DBOSMaxStepRetriesExceeded, DBOSWorkflowCancelledError
 
-from bot import database, logs
+from bot import database, dbos_sqlite, logs
 from bot.errors import JobCancelled, TransientError
 from bot.executors import ExecutorStore, Heartbeats
 from bot.jobstore import FINAL_STATES, Job, JobStore, workflow_id_for
@@ -49,6 +49,10 @@ from bot.settings import Settings
 from bot.triggers import TriggerWordStore
 
 log = logs.get_logger(__name__)
+
+# Before any DBOS engine connects: on Python 3.12+ with a SQLite older than 3.42, DBOS's
+# timestamps are NULL without it (see bot/dbos_sqlite.py).
+dbos_sqlite.install()
 
 QUEUE_NAME = "backend-bot-jobs"
 # Acknowledgements and controls (`/backend status`, `cancel`...) run on a queue of their own, so
