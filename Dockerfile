@@ -10,7 +10,8 @@
 # agent's sandbox (Docker's default seccomp profile forbids user namespaces). See compose.yaml
 # to scale out with PostgreSQL.
 
-# Python 3.11: DBOS cannot launch on 3.12/3.13 with Debian 12's SQLite.
+# Python 3.11: the version the test suite runs on (scripts/check_pythons starts the bot on 3.12
+# and 3.13 as well).
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
