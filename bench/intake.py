@@ -67,14 +67,16 @@ BUSY_P99_RATIO = 2.0
 
 TRIGGERS = ["issues.labeled", "issue_comment.created.pr", "pull_request_review.submitted"]
 # Everything else a busy installation sends, weighted roughly like real App traffic: CI
-# events dominate. 59 of these plus the 3 triggers: one delivery in about twenty queues work.
+# events dominate. 59 of these plus the 3 triggers: one delivery in about twenty queues work
+# (a push to the default branch queues a work-log merge too, one in about sixty).
 NON_TRIGGERS = {
     "workflow_job.queued": 8,
     "check_run.completed": 8,
     "status": 6,
     "check_suite.completed": 4,
     "workflow_run.completed": 4,
-    "push": 4,
+    "push.feature": 3,
+    "push": 1,
     "pull_request.synchronize": 3,
     "issue_comment.created.issue": 3,
     "pull_request.opened": 2,
