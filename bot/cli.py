@@ -182,13 +182,13 @@ def _receive(settings: Settings, args: argparse.Namespace) -> int:
         payload=payload,
         app_slug=args.app_slug,
     )
-    if delivery.sent_by_bot:
-        print(f"ignored: sent by a bot ({delivery.sender_login})")
-        return 0
     if delivery.typed is None:
         print(f"note: githubkit's strict {args.event} model rejects this payload; "
               "the handlers read the raw JSON", file=sys.stderr)
     jobs = handlers.router.dispatch(delivery)
+    if not jobs and delivery.sent_by_bot:
+        print(f"ignored: sent by a bot ({delivery.sender_login})")
+        return 0
     if not jobs:
         action = payload.get("action")
         what = f"{args.event}.{action}" if isinstance(action, str) else args.event

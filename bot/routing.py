@@ -104,15 +104,25 @@ Handler = Callable[[Delivery], JobRequest | None]
 class Router:
     def __init__(self, *others: Router) -> None:
         self._table: dict[tuple[str, str | None], list[Handler]] = {}
+        self._hear_bots: set[Handler] = set()
         for other in others:
             for route, handlers in other._table.items():
                 self._table.setdefault(route, []).extend(handlers)
+            self._hear_bots |= other._hear_bots
 
-    def register(self, event: str, action: str | None = None) -> Callable[[Handler], Handler]:
-        """Route `event` (with `action`, or any action when None) to the decorated handler."""
+    def register(self, event: str, action: str | None = None, *,
+                 from_bots: bool = False) -> Callable[[Handler], Handler]:
+        """Route `event` (with `action`, or any action when None) to the decorated handler.
+
+        Deliveries sent by a bot (this one among them) reach only handlers registered
+        `from_bots`: one whose jobs can never cause the event that started them, so no bot's
+        action loops back into work.
+        """
 
         def decorator(handler: Handler) -> Handler:
             self._table.setdefault((event, action), []).append(handler)
+            if from_bots:
+                self._hear_bots.add(handler)
             return handler
 
         return decorator
@@ -130,13 +140,13 @@ class Router:
 
     def dispatch(self, delivery: Delivery) -> list[JobRequest]:
         """Run every handler for the delivery and collect the jobs they describe."""
-        if delivery.sent_by_bot:
-            return []
         if delivery.installation_id is None and delivery.event != "ping":
             # Not sent to the App (a repository's own webhook, say): no token to act with.
             return []
         jobs = []
         for handler in self.handlers_for(delivery.event, delivery.action):
+            if delivery.sent_by_bot and handler not in self._hear_bots:
+                continue
             job = handler(delivery)
             if job is not None:
                 jobs.append(job)

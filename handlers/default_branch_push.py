@@ -17,7 +17,9 @@ router = Router()
 _SHA = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
 
 
-@router.register("push")
+# From bots too: merge queues and auto-merging bots move default branches, and the job (which
+# pushes only to the bot's own pull requests' branches) can never cause another such push.
+@router.register("push", from_bots=True)
 def default_branch_pushed(delivery: Delivery) -> JobRequest | None:
     payload = delivery.payload
     default = payload["repository"].get("default_branch")

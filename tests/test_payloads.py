@@ -146,6 +146,16 @@ def test_a_push_to_the_default_branch_touching_the_config_is_a_config_job_too():
         ("config", "acme/widgets/config"), ("log_merge", "acme/widgets/default-branch")]
 
 
+def test_a_merge_queue_moving_the_default_branch_is_heard_but_a_bots_config_change_is_not():
+    """Merge queues and auto-merging bots push to default branches: the work log must not block
+    the PRs they leave behind. The rest of the bot keeps ignoring what bots send."""
+    payload = load("push")
+    payload["sender"] = {**payload["sender"], "login": "github-merge-queue[bot]", "type": "Bot"}
+    payload["commits"][0]["modified"].append(".github/backend.yml")
+    jobs = handlers.router.dispatch(Delivery(event="push", delivery_id="x", payload=payload))
+    assert [(job.kind, job.key) for job in jobs] == [("log_merge", "acme/widgets/default-branch")]
+
+
 @pytest.mark.parametrize("change", [
     {"ref": "refs/heads/feature"},
     {"ref": "refs/tags/main"},
