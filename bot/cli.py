@@ -218,6 +218,8 @@ def _jobs(settings: Settings, args: argparse.Namespace) -> int:
     store = JobStore(settings.database_url)
     store.open()
     try:
+        if args.show is not None:
+            return _show_job(store, args.show)
         if args.cancel is not None:
             from bot.engine import cancel_from_outside
 
@@ -259,6 +261,27 @@ max_cost_usd, max_minutes, model, test_command, setup_command, network and branc
 The checkout ends on the branch (or detached commit) it started on. The run's work stays on
 its branch: one commit when it finished; a work-in-progress commit when it asked a question
 or stopped; no branch when nothing changed."""
+
+
+def _show_job(store, job_id: int) -> int:
+    """One job: its row, then the transcript of each agent run it made."""
+    from bot.transcripts import TranscriptStore, printable, render
+
+    job = store.get(job_id)
+    if job is None:
+        _say(f"no job {job_id}")
+        return EXIT_FAILED
+    print(printable(f"job {job.id}: {job.kind} on {job.key}, {job.state}, {job.attempts} attempt(s), "
+                    f"created {_fmt_time(job.created_at)}, finished {_fmt_time(job.finished_at)}"))
+    if job.error or job.result:
+        print(printable(f"{'error' if job.error else 'result'}: {job.error or job.result}"))
+    transcripts = TranscriptStore(store.database).of_job(job_id)
+    if not transcripts:
+        print("no agent run recorded for this job")
+    for transcript in transcripts:
+        print()
+        print(render(transcript), end="")
+    return EXIT_OK
 
 
 def _run(settings: Settings, args: argparse.Namespace) -> int:
@@ -392,6 +415,7 @@ def build_parser() -> argparse.ArgumentParser:
         commands, "jobs", "list the bot's jobs and their states, or cancel one",
         "  backend-bot jobs                       # the latest 50\n"
         "  backend-bot jobs --state failed --key acme/widgets#42\n"
+        "  backend-bot jobs --show 17            # what the agent did, turn by turn\n"
         "  backend-bot jobs --cancel 17",
     )
     jobs.add_argument("--json", action="store_true", help="print the jobs as JSON")
@@ -402,6 +426,8 @@ def build_parser() -> argparse.ArgumentParser:
     jobs.add_argument("--all", action="store_true",
                       help="also the bot's internal jobs (acknowledgements, reports)")
     jobs.add_argument("--cancel", type=int, metavar="ID", help="cancel this job")
+    jobs.add_argument("--show", type=int, metavar="ID",
+                      help="this job, with the transcript of each agent run it made")
     jobs.set_defaults(func=_jobs)
     return parser
 

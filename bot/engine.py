@@ -46,6 +46,7 @@ from bot.keyguard import key_guard_for
 from bot.redact import redact
 from bot.routing import JobRequest
 from bot.settings import Settings
+from bot.transcripts import TranscriptStore
 from bot.triggers import TriggerWordStore
 
 log = logs.get_logger(__name__)
@@ -165,6 +166,7 @@ class Engine:
         self.database = store.database
         self.trigger_words = TriggerWordStore(self.database)
         self.executors = ExecutorStore(self.database)
+        self.transcripts = TranscriptStore(self.database)
         self.run_workers = run_workers
         self.retry_interval = retry_interval
         self.polling_interval = polling_interval
@@ -196,6 +198,7 @@ class Engine:
         self.store.open()
         self.trigger_words.create_table()
         self.executors.create_table()
+        self.transcripts.create_table()
         self._loop = asyncio.get_running_loop()
         self._wake = asyncio.Event()
         self.store.on_commit(lambda: self._loop.call_soon_threadsafe(self._wake.set))

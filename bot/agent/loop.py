@@ -94,7 +94,9 @@ class AgentResult:
     # worth running again later, unlike a refusal or a bound.
     transient: bool = False
     todos: list[dict] = field(default_factory=list)
-    messages: list[dict] = field(default_factory=list)  # the conversation, for debugging
+    messages: list[dict] = field(default_factory=list)  # the conversation, for the transcript
+    # Each turn's tokens and cost, in the order of the assistant messages.
+    turn_usage: list[dict] = field(default_factory=list)
 
 
 class _Bound(Exception):
@@ -201,6 +203,7 @@ async def run_agent(
     first_message = await asyncio.to_thread(
         build_first_message, workspace, task_prompt, worklog_count=worklog_entries)
     messages: list[dict] = [{"role": "user", "content": [{"type": "text", "text": first_message}]}]
+    turn_usage: list[dict] = []
     api = client.with_options(max_retries=0) if hasattr(client, "with_options") else client
     started = time.monotonic()
     deadline = started + limits.max_seconds
@@ -208,7 +211,8 @@ async def run_agent(
 
     def result(outcome: Outcome, **kwargs: Any) -> AgentResult:
         usage.duration_s = time.monotonic() - started
-        return AgentResult(outcome=outcome, usage=usage, todos=list(ctx.todos), messages=messages, **kwargs)
+        return AgentResult(outcome=outcome, usage=usage, todos=list(ctx.todos), messages=messages,
+                           turn_usage=turn_usage, **kwargs)
 
     async def call_model() -> Any:
         tools_req, system_req, messages_req = with_cache_breakpoints(tool_params, system, messages)
@@ -264,8 +268,10 @@ async def run_agent(
                         reason=f"cost limit reached (${usage.cost_usd:.4f} of ${limits.max_cost_usd:.2f})",
                     )
                 response = await call_model()
+                before = usage.cost_usd
                 usage.turns += 1
                 usage.add_response(response.usage)
+                turn_usage.append(_turn_usage(response.usage, usage.cost_usd - before))
                 messages.append({"role": "assistant", "content": _assistant_content(response)})
                 calls = [b for b in response.content if getattr(b, "type", None) == "tool_use"]
                 log.info(
@@ -325,6 +331,13 @@ async def run_agent(
         return result("bound", reason=f"time limit reached ({limits.max_seconds:g} s)")
     except _ModelFailure as exc:
         return result("error", reason=str(exc), transient=exc.transient)
+
+
+def _turn_usage(usage: object, cost_usd: float) -> dict[str, Any]:
+    get = usage.get if isinstance(usage, dict) else lambda k: getattr(usage, k, None)
+    return {"input": get("input_tokens") or 0, "cached": get("cache_read_input_tokens") or 0,
+            "cache write": get("cache_creation_input_tokens") or 0,
+            "output": get("output_tokens") or 0, "cost": round(cost_usd, 6)}
 
 
 def _budget_warning(usage: Usage, limits: Limits) -> str | None:

@@ -124,6 +124,9 @@ async def _work(ctx: JobContext, gathered: Gathered, request: WorkRequest,
         workspace=workspace.path, task_prompt=request.task_prompt, sandbox=sandbox,
         limits=limits_for(config), on_todos=status.progress, trigger=request.trigger,
     )
+    # Whatever the outcome: a run that stopped is the one a reader most wants to follow.
+    await asyncio.to_thread(ctx.engine.transcripts.save, ctx.job.id, result.reason or result.outcome,
+                            result.messages, result.turn_usage)
     usage = asdict(result.usage)
     if result.outcome == "question":
         return WorkResult("question", workspace.branch, question=result.question, usage=usage)
