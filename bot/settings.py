@@ -168,18 +168,19 @@ class Settings(BaseSettings):
             missing.append("WEBHOOK_SECRET")
         return missing
 
+    def broken_credentials(self) -> list[str]:
+        """Each App credential that is set but unusable (the private key that does not parse)."""
+        pem = self.private_key_pem()
+        broken = _private_key_problem(pem) if pem is not None else None
+        if broken is None:
+            return []
+        source = "PRIVATE_KEY" if self.private_key is not None else "PRIVATE_KEY_PATH"
+        return [f"{source}: {broken}"]
+
     def credential_problems(self) -> list[str]:
         """Each App credential that is absent or unusable: what stands between this bot and
         GitHub. Empty when it can talk to GitHub."""
-        missing = self.missing_credentials()
-        problems = [f"{name} is not set" for name in missing]
-        pem = self.private_key_pem()
-        if pem is not None:
-            source = "PRIVATE_KEY" if self.private_key is not None else "PRIVATE_KEY_PATH"
-            broken = _private_key_problem(pem)
-            if broken:
-                problems.append(f"{source}: {broken}")
-        return problems
+        return [f"{name} is not set" for name in self.missing_credentials()] + self.broken_credentials()
 
     def work_problems(self) -> list[str]:
         """Everything, short of the database, that would stop a job: the App's credentials
