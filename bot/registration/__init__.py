@@ -36,6 +36,7 @@ from bot.registration.tokens import (
     SETUP_TOKEN_BYTES,
     STATE_TTL_SECONDS,
     new_setup_token,
+    public_base_url,
     setup_url,
 )
 
@@ -53,6 +54,7 @@ __all__ = [
     "find_app_manifest",
     "load_app_manifest",
     "new_setup_token",
+    "public_base_url",
     "registration_routes",
     "setup_url",
     "write_env",

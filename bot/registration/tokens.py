@@ -31,18 +31,21 @@ def new_setup_token() -> str:
     return secrets.token_urlsafe(SETUP_TOKEN_BYTES)
 
 
+def public_base_url(settings: Settings, host: str, port: int) -> str:
+    """The bot's address as a browser (or, with BOT_PUBLIC_URL, GitHub) can open it."""
+    if settings.public_url:
+        return settings.public_url.rstrip("/")
+    # A wildcard address is where the server listens, not one a browser can open.
+    if host in ("0.0.0.0", "::", ""):
+        host = "localhost"
+    elif ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{port}"
+
+
 def setup_url(settings: Settings, host: str, port: int, token: str) -> str:
     """The registration page's address with its token, as the operator can open it."""
-    if settings.public_url:
-        base = settings.public_url.rstrip("/")
-    else:
-        # A wildcard address is where the server listens, not one a browser can open.
-        if host in ("0.0.0.0", "::", ""):
-            host = "localhost"
-        elif ":" in host:
-            host = f"[{host}]"
-        base = f"http://{host}:{port}"
-    return f"{base}/?{urlencode({'token': token})}"
+    return f"{public_base_url(settings, host, port)}/?{urlencode({'token': token})}"
 
 
 class SetupToken:
