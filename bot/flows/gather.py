@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass
 
 from bot import texts
 from bot.engine import JobContext
+from bot.errors import UserFacingError
 from bot.flows.services import installation, services
 from bot.repo_config import (
     CONFIG_PATH,
@@ -41,6 +42,12 @@ class Gathered:
         """The repository's settings; the defaults while its file is invalid (the flow then
         reports the problem, and the texts still name the right words)."""
         return RepoConfig(**self.config) if self.config is not None else DEFAULT_CONFIG
+
+    def require_valid_config(self, retry_hint: str) -> None:
+        """Stop the flow with the file's problems, said on GitHub, while it is invalid."""
+        if self.config_error:
+            raise UserFacingError(texts.CONFIG_INVALID.format(problems=self.config_error,
+                                                              retry_hint=retry_hint))
 
     def retry_hint(self, *, issue: bool) -> str:
         """How to run the work again, in this repository's own words."""

@@ -8,7 +8,6 @@ from __future__ import annotations
 from bot import markers, pr_body, texts
 from bot.agent import issue_task
 from bot.engine import JobContext
-from bot.errors import UserFacingError
 from bot.flows.gather import Gathered, gather, refusal
 from bot.flows.publish import footer, report_check_run, request_review
 from bot.flows.services import installation, services
@@ -34,9 +33,7 @@ async def run(ctx: JobContext) -> str:
     status = StatusComment(ctx, number, gathered.retry_hint(issue=True))
 
     async def flow() -> str:
-        if gathered.config_error:
-            raise UserFacingError(texts.CONFIG_INVALID.format(
-                problems=gathered.config_error, retry_hint=status.retry_hint))
+        gathered.require_valid_config(status.retry_hint)
         refused = refusal(gathered, spec["requester"])
         if refused:
             await _refuse(ctx, number, refused)

@@ -12,7 +12,6 @@ from __future__ import annotations
 from bot import pr_body, texts
 from bot.agent import pull_request_task
 from bot.engine import JobContext
-from bot.errors import UserFacingError
 from bot.flows.gather import Gathered, gather, refusal
 from bot.flows.publish import footer, reply, report_check_run, request_review, update_own_pull
 from bot.flows.services import installation
@@ -35,9 +34,7 @@ async def run(ctx: JobContext) -> str:
     status = StatusComment(ctx, number, gathered.retry_hint(issue=False))
 
     async def flow() -> str:
-        if gathered.config_error:
-            raise UserFacingError(texts.CONFIG_INVALID.format(
-                problems=gathered.config_error, retry_hint=status.retry_hint))
+        gathered.require_valid_config(status.retry_hint)
         config = gathered.repo_config
         refused = refusal(gathered, spec["requester"])
         if refused:

@@ -12,7 +12,6 @@ import re
 from bot import markers, texts
 from bot.agent import ReviewComment, review_task
 from bot.engine import JobContext
-from bot.errors import UserFacingError
 from bot.flows.gather import gather, refusal
 from bot.flows.publish import update_own_pull
 from bot.flows.services import installation
@@ -35,9 +34,7 @@ async def run(ctx: JobContext) -> str:
     status = StatusComment(ctx, number, gathered.retry_hint(issue=False))
 
     async def flow() -> str:
-        if gathered.config_error:
-            raise UserFacingError(texts.CONFIG_INVALID.format(
-                problems=gathered.config_error, retry_hint=status.retry_hint))
+        gathered.require_valid_config(status.retry_hint)
         await acknowledge(ctx, status, reaction_target="issue", reaction_id=number)
         comments = [ReviewComment(c["path"], c["line"], c["diff_hunk"], c["body"])
                     for c in review["comments"]]
