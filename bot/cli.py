@@ -56,7 +56,7 @@ def _database_or_exit(settings: Settings) -> int | None:
 def _broken_credentials_or_exit(settings: Settings) -> int | None:
     """EXIT_CONFIG when credentials are given but unusable. (None at all is a bot still to
     be registered, which `serve` helps with.)"""
-    broken = [p for p in settings.credential_problems() if not p.endswith("is not set")]
+    broken = settings.broken_credentials()
     if broken:
         for problem in broken:
             _say(f"configuration error: {problem}")
@@ -80,9 +80,10 @@ def _app_slug(settings: Settings, timeout: float = 5.0) -> str:
 
 
 def _state_lines(settings: Settings, host: str, port: int, *, workers: bool) -> list[str]:
+    from bot.registration import public_base_url
+
     location = database.parse_url(settings.database_url)
-    base = settings.public_url.rstrip("/") if settings.public_url else (
-        f"http://{'localhost' if host in ('0.0.0.0', '::', '') else host}:{port}")
+    base = public_base_url(settings, host, port)
     kind = "PostgreSQL" if location.postgres else "SQLite"
     problems = settings.work_problems()
     return [
@@ -205,6 +206,7 @@ def _fmt_time(value: float | None) -> str:
 
 def _jobs(settings: Settings, args: argparse.Namespace) -> int:
     from bot.jobstore import JobStore
+    from bot.transcripts import printable
 
     location = database.parse_url(settings.database_url)
     if not location.postgres and not Path(location.target).is_file():
@@ -245,8 +247,10 @@ def _jobs(settings: Settings, args: argparse.Namespace) -> int:
     for job in jobs:
         detail = job.key + (f"  {job.error}" if job.error else "") + (
             f"  {job.result}" if job.result and not job.error else "")
-        print(f"{job.id:>6}  {job.state:<10} {job.kind:<10} {job.attempts:>3}  "
-              f"{_fmt_time(job.created_at):<19}  {_fmt_time(job.finished_at):<19}  {detail}")
+        # Keys, errors and results carry text from GitHub and repositories: nothing in them
+        # may drive the operator's terminal.
+        print(printable(f"{job.id:>6}  {job.state:<10} {job.kind:<10} {job.attempts:>3}  "
+                        f"{_fmt_time(job.created_at):<19}  {_fmt_time(job.finished_at):<19}  {detail}"))
     return 0
 
 

@@ -217,3 +217,10 @@ def test_jobs_state_must_be_one_it_lists(tmp_path):
         in result.stderr
     queued = backend_bot(tmp_path, "jobs", "--state", "queued")
     assert queued.returncode == 0 and "acme/widgets#1" in queued.stdout
+
+
+def test_jobs_never_prints_what_would_drive_a_terminal(tmp_path):
+    stored_jobs(tmp_path / "data", ("issue", "acme/widgets#1\x1b]0;owned\x07\x1b[2J"))
+    shown = backend_bot(tmp_path, "jobs")
+    assert shown.returncode == 0
+    assert "acme/widgets#1" in shown.stdout and "\x1b" not in shown.stdout and "\x07" not in shown.stdout
