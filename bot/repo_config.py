@@ -18,6 +18,7 @@ sentences naming each key and what was expected, ready to be posted on the issue
     network: false            # may the agent's shell reach the network?
     min_permission: write     # read, triage, write, maintain or admin
     allowed_users: []         # if not empty, only these logins (who also need min_permission)
+    ci_fix_attempts: 2        # rounds to fix failing checks on one of the bot's PRs (0: never)
 """
 
 from __future__ import annotations
@@ -74,6 +75,7 @@ class RepoConfig(BaseModel):
     network: bool = False
     min_permission: Permission = "write"
     allowed_users: tuple[str, ...] = ()
+    ci_fix_attempts: int = Field(default=2, ge=0, le=10)
 
     @field_validator("command", mode="before")
     @classmethod
@@ -124,6 +126,7 @@ _EXPECTED: dict[str, str] = {
     "network": "true or false",
     "min_permission": "one of " + ", ".join(PERMISSION_LEVELS),
     "allowed_users": "a list of GitHub logins such as [octocat, hubot]",
+    "ci_fix_attempts": "a whole number between 0 and 10 (0: never fix failing checks)",
 }
 
 

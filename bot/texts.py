@@ -73,3 +73,28 @@ CONFIG_INVALID = (
 )
 QUESTION_COMMENT = "{marker}\n❓ @{login}, before going on the agent asks:\n\n{question}"
 QUESTION_REPLY = "❓ @{login}, before going on the agent asks:\n\n{question}"
+
+# Failing checks on one of the bot's pull requests (bot/flows/ci_fix.py). `{sha}` and `{checks}`
+# come already inert (code spans).
+CI_FIX_WHAT_FAILED = "**Checks failed** on {sha} (round {round} of {attempts} of fixing them):"
+CI_FIX_DONE = "✅ **Fixed, the checks will tell.** Pushed {commit} to this pull request: {summary}"
+CI_FIX_LEFT_ALONE = "Left alone, as they fail on {branch} too: {checks}."
+CI_FIX_RETRY_HINT = "comment `/{command} fix the failing checks`"
+CI_FIX_ALSO_ON_DEFAULT = (
+    "ℹ️ Checks failed on {sha}: {checks}. They fail on the default branch {branch} too, so this "
+    "pull request did not break them, and backend-bot does not try to fix them here. Once they "
+    "pass on {branch}, update this branch."
+)
+CI_FIX_SAME_FAILURE = (
+    "🛑 {checks} still fail the same way on {sha}, after backend-bot's fix: it stops here "
+    "rather than try the same again. A person should look; `/{command} …` asks for another round."
+)
+CI_FIX_NO_ROUNDS_LEFT = (
+    "🛑 Checks failed on {sha}: {checks}. backend-bot has used the {attempts} round(s) of "
+    "fixing failing checks it gets on a pull request (`ci_fix_attempts` in "
+    "`.github/backend.yml`). `/{command} …` asks for another round."
+)
+CI_FIX_PAUSED = (
+    "⏸️ Checks failed on {sha}, a commit that is not backend-bot's: while people work on this "
+    "branch, backend-bot does not fix its failing checks. `/{command} …` asks it for a round."
+)

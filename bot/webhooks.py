@@ -27,6 +27,10 @@ REQUIRED_KEYS: dict[str, tuple[str, ...]] = {
     "pull_request_review_comment": ("action", "comment", "pull_request", "repository", "sender"),
     "push": ("ref", "commits", "repository", "sender"),
     "ping": ("zen", "hook_id"),
+    "check_run": ("action", "check_run", "repository", "sender"),
+    "check_suite": ("action", "check_suite", "repository", "sender"),
+    "workflow_run": ("action", "workflow_run", "repository", "sender"),
+    "status": ("sha", "state", "repository", "sender"),
 }
 
 _NUMBERED = {"issue": "number", "pull_request": "number", "comment": "id", "review": "id"}

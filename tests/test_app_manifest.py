@@ -30,6 +30,8 @@ def test_app_yml_asks_for_the_least_permissions():
         "issues": "write",
         "pull_requests": "write",
         "checks": "write",
+        "actions": "read",
+        "statuses": "read",
         "metadata": "read",
     }
 

@@ -33,8 +33,10 @@ Modules: `loop` (run_agent, Limits, AgentResult, caching), `tools` (the tool tab
 """
 
 from bot.agent.context import (
+    FailingCheck,
     ReviewComment,
     build_first_message,
+    ci_fix_task,
     issue_task,
     local_task,
     pull_request_task,
@@ -51,6 +53,7 @@ __all__ = [
     "PRICES",
     "AgentResult",
     "CommandResult",
+    "FailingCheck",
     "Limits",
     "ReviewComment",
     "Sandbox",
@@ -60,6 +63,7 @@ __all__ = [
     "ToolError",
     "Usage",
     "build_first_message",
+    "ci_fix_task",
     "cost_usd",
     "default_tools",
     "issue_task",

@@ -138,6 +138,48 @@ def review_task(
     )
 
 
+@dataclass(frozen=True)
+class FailingCheck:
+    """One failing check of a pull request's head: its name, conclusion and what it printed
+    (already bounded by the caller)."""
+
+    name: str
+    conclusion: str
+    output: str
+
+
+def ci_fix_task(
+    *,
+    number: int,
+    title: str,
+    repo: str,
+    head: str,
+    base: str,
+    sha: str,
+    checks: list[FailingCheck],
+    left_alone: Sequence[str] = (),
+) -> str:
+    """The task for fixing the failing checks of one of the bot's pull requests."""
+    rendered = [
+        f"### Check {i}: \"{_one_line(c.name)}\" ({_one_line(c.conclusion)})\n\n"
+        + prompts.fence(c.output, f"output of failing check {i}")
+        for i, c in enumerate(checks, 1)
+    ]
+    also = ", ".join(f'"{_one_line(name)}"' for name in left_alone)
+    return prompts.render(
+        "task-ci-fix",
+        number=number,
+        title=_one_line(title),
+        repo=repo,
+        head=_one_line(head),
+        base=_one_line(base),
+        sha=sha[:12],
+        checks="\n\n".join(rendered),
+        left_alone=(f"These checks fail on the default branch too, so they are not this pull "
+                    f"request's doing: leave them alone ({also}).") if also else "",
+    )
+
+
 def local_task(task: str, *, requester: str = "The operator") -> str:
     """The task for `backend-bot run` (typed by the operator: not fenced as untrusted)."""
     return prompts.render("task-local", task=task.strip(), requester=requester)

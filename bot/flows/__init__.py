@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot.engine import Engine
-from bot.flows import abandoned, ack, config, control, issue, log_merge, pr_command, review
+from bot.flows import abandoned, ack, ci_fix, config, control, issue, log_merge, pr_command, review
 from bot.flows.services import Services
 
 KINDS = {
@@ -15,6 +15,7 @@ KINDS = {
     "log_merge": log_merge.run,
     "ack": ack.run,
     "abandoned": abandoned.run,
+    "ci_fix": ci_fix.run,
 }
 # A few GitHub calls each, answering a person who is waiting: never behind an agent run.
 CONTROL_KINDS = frozenset({"control", "config", "ack", "abandoned"})

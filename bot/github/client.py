@@ -19,8 +19,11 @@ from githubkit import GitHub
 
 from bot.github.errors import GitHubError, NotFound
 from bot.github.models import (
+    Annotation,
     CheckRun,
     Comment,
+    Commit,
+    CommitStatus,
     Issue,
     PullRequest,
     Reaction,
@@ -304,6 +307,48 @@ class InstallationClient:
                                   params={"check_name": name, "per_page": 1})
         runs = (data or {}).get("check_runs") or []
         return CheckRun.from_json(runs[0]) if runs else None
+
+    async def list_check_runs(self, repo: str, ref: str) -> list[CheckRun]:
+        """The latest check run of each name on a commit (a sha or a branch), every App's."""
+        runs: list[CheckRun] = []
+        for page in range(1, MAX_PAGES + 1):
+            data = await self.request("GET", f"/repos/{repo}/commits/{ref}/check-runs",
+                                      params={"filter": "latest", "per_page": PER_PAGE,
+                                              "page": page})
+            batch = (data or {}).get("check_runs") or []
+            runs += [CheckRun.from_json(r) for r in batch]
+            if len(batch) < PER_PAGE or len(runs) >= int((data or {}).get("total_count") or 0):
+                break
+        return runs
+
+    async def check_run_annotations(self, repo: str, check_run_id: int,
+                                    limit: int = PER_PAGE) -> list[Annotation]:
+        """Up to `limit` of a check run's annotations (the lines a linter or test run flagged)."""
+        found: list[Annotation] = []
+        async for item in self.paginate(f"/repos/{repo}/check-runs/{check_run_id}/annotations"):
+            found.append(Annotation.from_json(item))
+            if len(found) >= limit:
+                break
+        return found
+
+    async def job_log(self, repo: str, job_id: int) -> str | None:
+        """The plain-text log of a GitHub Actions job (its check run's id); None once GitHub
+        no longer keeps it. GitHub answers with a redirect to a short-lived download address,
+        which the client follows without the token."""
+        try:
+            response = await self._send("GET", f"/repos/{repo}/actions/jobs/{job_id}/logs")
+        except NotFound:
+            return None
+        return response.text
+
+    async def commit_statuses(self, repo: str, ref: str) -> list[CommitStatus]:
+        """The latest status of each context on a commit (a sha or a branch)."""
+        data = await self.request("GET", f"/repos/{repo}/commits/{ref}/status",
+                                  params={"per_page": PER_PAGE})
+        return [CommitStatus.from_json(s) for s in (data or {}).get("statuses") or []]
+
+    async def get_commit(self, repo: str, sha: str) -> Commit:
+        return Commit.from_json(await self.request("GET", f"/repos/{repo}/commits/{sha}"))
 
     # -- contents --
 

@@ -214,6 +214,7 @@ class CheckRun:
     html_url: str
     details_url: str | None = None
     output: dict = field(default_factory=dict)
+    app_slug: str = ""  # the App that made it ("github-actions" for Actions' jobs)
 
     @classmethod
     def from_json(cls, d: dict) -> CheckRun:
@@ -226,5 +227,58 @@ class CheckRun:
             html_url=d.get("html_url", ""),
             details_url=d.get("details_url"),
             output=d.get("output") or {},
+            app_slug=(d.get("app") or {}).get("slug") or "",
         )
 
+
+
+@dataclass(frozen=True)
+class Annotation:
+    path: str
+    start_line: int | None
+    level: str  # notice, warning or failure
+    message: str
+    title: str = ""
+
+    @classmethod
+    def from_json(cls, d: dict) -> Annotation:
+        return cls(
+            path=d.get("path") or "",
+            start_line=d.get("start_line"),
+            level=d.get("annotation_level") or "",
+            message=d.get("message") or "",
+            title=d.get("title") or "",
+        )
+
+
+@dataclass(frozen=True)
+class CommitStatus:
+    context: str
+    state: str  # error, failure, pending or success
+    description: str
+    target_url: str
+
+    @classmethod
+    def from_json(cls, d: dict) -> CommitStatus:
+        return cls(
+            context=d.get("context") or "",
+            state=d.get("state") or "",
+            description=d.get("description") or "",
+            target_url=d.get("target_url") or "",
+        )
+
+
+@dataclass(frozen=True)
+class Commit:
+    sha: str
+    author_email: str
+    author_login: str | None  # the GitHub account the author's email belongs to, if any
+
+    @classmethod
+    def from_json(cls, d: dict) -> Commit:
+        git_author = (d.get("commit") or {}).get("author") or {}
+        return cls(
+            sha=d["sha"],
+            author_email=git_author.get("email") or "",
+            author_login=(d.get("author") or {}).get("login"),
+        )

@@ -641,33 +641,7 @@ def _apply_check(ctx: Ctx, run: dict) -> None:
 
 
 def _check_json(ctx: Ctx, rid: int) -> dict:
-    run = ctx.sim.check_runs[rid]
-    api = f"{ctx.sim.api_url}/repos/{run['repo']}/check-runs/{rid}"
-    output = run.get("output", {})
-    return {
-        "id": rid,
-        "node_id": f"CR_{rid}",
-        "head_sha": run["head_sha"],
-        "external_id": run.get("external_id", ""),
-        "url": api,
-        "html_url": f"{ctx.sim.web_url}/{run['repo']}/runs/{rid}",
-        "details_url": run.get("details_url"),
-        "status": run["status"],
-        "conclusion": run.get("conclusion"),
-        "started_at": run.get("started_at"),
-        "completed_at": run.get("completed_at"),
-        "output": {
-            "title": output.get("title"),
-            "summary": output.get("summary"),
-            "text": output.get("text"),
-            "annotations_count": 0,
-            "annotations_url": api + "/annotations",
-        },
-        "name": run["name"],
-        "check_suite": {"id": rid + 1},
-        "app": ctx.sim.app_json(run["app"]),
-        "pull_requests": [],
-    }
+    return ctx.sim.check_run_json(rid)
 
 
 @route("POST", "/repos/{owner}/{name}/check-runs")
@@ -705,8 +679,9 @@ def list_check_runs_for_ref(ctx: Ctx, owner: str, name: str, ref: str):
     """GitHub's `GET /repos/{owner}/{repo}/commits/{ref}/check-runs` (`check_name`, a SHA ref)."""
     repo = ctx.repo(owner, name)
     wanted = ctx.query.get("check_name")
+    sha = repo.sha(ref) or ref  # a branch name means its head
     ids = [rid for rid, run in ctx.sim.check_runs.items()
-           if run["repo"] == repo.full_name and run["head_sha"] == ref
+           if run["repo"] == repo.full_name and run["head_sha"] == sha
            and (wanted is None or run["name"] == wanted)]
     runs = [_check_json(ctx, rid) for rid in sorted(ids, reverse=True)]
     return 200, {"total_count": len(runs), "check_runs": runs}
@@ -719,6 +694,67 @@ def update_check_run(ctx: Ctx, owner: str, name: str, rid: str):
     _apply_check(ctx, updated)
     run.update(updated)
     return 200, _check_json(ctx, int(rid))
+
+
+# -- CI: annotations, Actions job logs, commit statuses, commits ------------------------------
+
+
+@route("GET", r"/repos/{owner}/{name}/check-runs/(?P<rid>\d+)/annotations")
+def list_annotations(ctx: Ctx, owner: str, name: str, rid: str):
+    run = _check_run(ctx, owner, name, rid)
+    return ctx.page([ctx.sim.annotation_json(int(rid), i) for i in range(len(run.get("annotations") or []))])
+
+
+@route("GET", r"/repos/{owner}/{name}/actions/jobs/(?P<jid>\d+)/logs")
+def download_job_log(ctx: Ctx, owner: str, name: str, jid: str):
+    """GitHub answers 302 to a short-lived blob address; the same address here."""
+    run = _check_run(ctx, owner, name, jid)
+    if run.get("log") is None or run["app"].slug != ctx.sim.ACTIONS_SLUG:
+        raise not_found()
+    location = str(ctx.request.url.replace(query="")).replace(
+        f"/repos/{owner}/{name}/actions/jobs/{jid}/logs", f"/_blob/job-logs/{owner}/{name}/{jid}")
+    return 302, None, {"Location": location}
+
+
+@route("GET", r"/_blob/job-logs/{owner}/{name}/(?P<jid>\d+)", auth="none")
+def job_log_blob(ctx: Ctx, owner: str, name: str, jid: str):
+    run = ctx.sim.check_runs.get(int(jid))
+    if run is None or run["repo"] != f"{owner}/{name}" or run.get("log") is None:
+        raise not_found()
+    return 200, Response(run["log"].encode(), media_type="text/plain")
+
+
+@route("GET", r"/repos/{owner}/{name}/commits/(?P<ref>[^/]+)/status")
+def combined_status(ctx: Ctx, owner: str, name: str, ref: str):
+    repo = ctx.repo(owner, name)
+    statuses = [ctx.sim.status_json(s["id"]) for s in ctx.sim.statuses_on(repo.full_name, ref)]
+    states = {s["state"] for s in statuses}
+    state = ("failure" if states & {"failure", "error"} else
+             "pending" if "pending" in states or not states else "success")
+    return 200, {"state": state, "sha": repo.sha(ref) or ref, "total_count": len(statuses),
+                 "statuses": statuses, "repository": ctx.sim.repo_json(repo.full_name)}
+
+
+@route("GET", r"/repos/{owner}/{name}/commits/(?P<ref>[^/]+)")
+def get_commit(ctx: Ctx, owner: str, name: str, ref: str):
+    repo = ctx.repo(owner, name)
+    sha = repo.sha(ref) or (ref if gitrepo.object_type(repo.bare, ref) == "commit" else None)
+    if sha is None:
+        raise ApiError(422, f"No commit found for SHA: {ref}")
+    meta = gitrepo.git(repo.bare, "show", "-s", "--format=%an%x00%ae%x00%aI%x00%cn%x00%ce%x00%cI%x00%B",
+                       sha).split("\0")
+    by_email = next((login for login, user in ctx.sim.users.items()
+                     if meta[1] == f"{user['id']}+{login}@users.noreply.github.com"), None)
+    return 200, {
+        "sha": sha, "node_id": f"C_{sha[:12]}",
+        "url": f"{ctx.sim.api_url}/repos/{repo.full_name}/commits/{sha}",
+        "html_url": f"{ctx.sim.web_url}/{repo.full_name}/commit/{sha}",
+        "commit": {"author": {"name": meta[0], "email": meta[1], "date": meta[2]},
+                   "committer": {"name": meta[3], "email": meta[4], "date": meta[5]},
+                   "message": meta[6].rstrip("\n")},
+        "author": ctx.sim.user_json(by_email) if by_email else None,
+        "committer": None, "parents": [],
+    }
 
 
 # -- the ASGI application -----------------------------------------------------------------------
@@ -850,10 +886,13 @@ async def _handle(sim: GitHubSimulator, request: Request) -> Response:
             raise _fault_response(sim, fault)  # written, but the client hears only a 502
         status, payload = result[0], result[1]
         headers = {**_rate_headers(sim), **(result[2] if len(result) > 2 else {})}
-        response: Response = (
-            Response(status_code=204, headers=headers) if status == 204
-            else JSONResponse(payload, status_code=status, headers=headers)
-        )
+        if isinstance(payload, Response):  # a download, not JSON
+            payload.headers.update(headers)
+            response: Response = payload
+        elif status in (204, 302):
+            response = Response(status_code=status, headers=headers)
+        else:
+            response = JSONResponse(payload, status_code=status, headers=headers)
     except ApiError as err:
         status = err.status
         headers = {**_rate_headers(sim), **err.headers}

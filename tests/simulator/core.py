@@ -181,6 +181,10 @@ class GitHubSimulator:
         self.reviews: dict[int, dict] = {}
         self.reactions: dict[int, dict] = {}
         self.check_runs: dict[int, dict] = {}
+        # CI: check suites, Actions workflow runs (one suite each) and commit statuses.
+        self.check_suites: dict[int, dict] = {}
+        self.workflow_runs: dict[int, dict] = {}
+        self.statuses: dict[int, dict] = {}
         self.manifest_codes: dict[str, dict] = {}
         self.requests: list[RecordedRequest] = []
         self.unmatched: list[RecordedRequest] = []
@@ -1273,6 +1277,257 @@ class GitHubSimulator:
         """Recorded requests with this method whose path matches the regex (anchored at both ends)."""
         pattern = re.compile(path)
         return [r for r in self.requests if r.method == method and pattern.fullmatch(r.path)]
+
+    # -- CI: check suites and runs, Actions workflow runs and job logs, commit statuses ------
+
+    ACTIONS_SLUG = "github-actions"
+
+    def actions_app(self) -> SimApp:
+        """GitHub Actions, an App like any other as far as checks go (made on first use)."""
+        with self.lock:
+            found = next((a for a in self.apps.values() if a.slug == self.ACTIONS_SLUG), None)
+            return found or self.add_app(slug=self.ACTIONS_SLUG, name="GitHub Actions", owner="github")
+
+    def add_check_run(
+        self,
+        repo: str,
+        sha: str,
+        name: str,
+        *,
+        conclusion: str = "failure",
+        title: str | None = None,
+        summary: str | None = None,
+        text: str | None = None,
+        annotations: list[dict] | tuple[dict, ...] = (),
+        log: str | None = None,
+        workflow: str = "CI",
+        app: SimApp | None = None,
+    ) -> int:
+        """A completed check run on `sha`; returns its id.
+
+        Without `app` it is a job of the Actions workflow `workflow`, whose run and check suite
+        are made with its first job; `log` is the job's log (`GET /actions/jobs/{id}/logs`,
+        the job's id being its check run's, as on GitHub). With `app`, the run is in that App's
+        suite on the commit. `annotations` take GitHub's fields (path, start_line, message,
+        annotation_level, title)."""
+        with self.lock:
+            app = app or self.actions_app()
+            workflow_name = workflow if app.slug == self.ACTIONS_SLUG else None
+            suite_id = next((sid for sid, suite in self.check_suites.items()
+                             if suite["repo"] == repo and suite["head_sha"] == sha
+                             and suite["app"] is app and suite["workflow"] == workflow_name), None)
+            if suite_id is None:
+                suite_id = self.next_id()
+                branch = next((b for b, at in self.branches(repo).items() if at == sha), None)
+                self.check_suites[suite_id] = {"repo": repo, "head_sha": sha, "head_branch": branch,
+                                               "app": app, "workflow": workflow_name,
+                                               "created_at": self.iso()}
+                if workflow_name is not None:
+                    self.workflow_runs[self.next_id()] = {"repo": repo, "suite_id": suite_id,
+                                                          "name": workflow_name}
+            rid = self.next_id()
+            self.check_runs[rid] = {
+                "repo": repo, "head_sha": sha, "name": name, "status": "completed",
+                "conclusion": conclusion, "app": app, "started_at": self.iso(),
+                "completed_at": self.iso(), "suite_id": suite_id,
+                "output": {"title": title, "summary": summary, "text": text},
+                "annotations": [dict(a) for a in annotations], "log": log,
+            }
+            return rid
+
+    def add_status(self, repo: str, sha: str, context: str, state: str = "failure", *,
+                   description: str = "", target_url: str | None = None,
+                   creator: str = "alice") -> int:
+        """A commit status (`POST /repos/{o}/{r}/statuses/{sha}`, as an outside CI posts it)."""
+        with self.lock:
+            self.add_user(creator)
+            sid = self.next_id()
+            self.statuses[sid] = {"id": sid, "repo": repo, "sha": sha, "context": context,
+                                  "state": state, "description": description,
+                                  "target_url": target_url, "creator": creator,
+                                  "created_at": self.iso()}
+            return sid
+
+    def _ci_sha(self, repo: str, ref: str) -> str:
+        return self.repos[repo].sha(ref) or ref
+
+    def suite_of_workflow_run(self, run_id: int) -> int:
+        return self.workflow_runs[run_id]["suite_id"]
+
+    def workflow_run_of_suite(self, suite_id: int) -> int:
+        return next(rid for rid, run in self.workflow_runs.items() if run["suite_id"] == suite_id)
+
+    def suite_conclusion(self, suite_id: int) -> str:
+        found = {run["conclusion"] for run in self.check_runs.values() if run.get("suite_id") == suite_id}
+        for conclusion in ("failure", "timed_out", "cancelled", "action_required"):
+            if conclusion in found:
+                return conclusion
+        return "success"
+
+    def statuses_on(self, repo: str, ref: str) -> list[dict]:
+        """The latest status of each context on the commit, newest first (GitHub's combined view)."""
+        sha = self._ci_sha(repo, ref)
+        latest: dict[str, dict] = {}
+        for status in sorted(self.statuses.values(), key=lambda s: s["id"]):
+            if status["repo"] == repo and status["sha"] == sha:
+                latest[status["context"]] = status
+        return sorted(latest.values(), key=lambda s: -s["id"])
+
+    def status_json(self, sid: int) -> dict:
+        s = self.statuses[sid]
+        return {
+            "url": f"{self.api_url}/repos/{s['repo']}/statuses/{s['sha']}",
+            "avatar_url": None, "id": sid, "node_id": f"SC_{sid}", "state": s["state"],
+            "description": s["description"] or None, "target_url": s["target_url"],
+            "context": s["context"], "created_at": s["created_at"], "updated_at": s["created_at"],
+            "creator": self.user_json(s["creator"]),
+        }
+
+    def _ci_pulls(self, repo: str, sha: str) -> list[dict]:
+        """The `pull_requests` of a check or workflow payload: open pull requests of this
+        repository whose head is the commit (GitHub lists none from forks)."""
+        found = []
+        for number, issue in sorted(self.repos[repo].issues.items()):
+            pull = issue["pull"]
+            if not pull or issue["state"] != "open" or pull["head_repo"] != repo:
+                continue
+            if self._head_sha(repo, number) != sha:
+                continue
+            repo_ref = {"id": self.repos[repo].id, "url": f"{self.api_url}/repos/{repo}",
+                        "name": self.repos[repo].name}
+            found.append({
+                "url": f"{self.api_url}/repos/{repo}/pulls/{number}", "id": issue["id"] + 500000,
+                "number": number,
+                "head": {"ref": pull["head"], "sha": sha, "repo": repo_ref},
+                "base": {"ref": pull["base"], "sha": self.repos[repo].sha(pull["base"]) or "",
+                         "repo": repo_ref},
+            })
+        return found
+
+    def check_suite_json(self, suite_id: int) -> dict:
+        suite = self.check_suites[suite_id]
+        runs = [run for run in self.check_runs.values() if run.get("suite_id") == suite_id]
+        done = all(run["status"] == "completed" for run in runs)
+        return {
+            "id": suite_id, "node_id": f"CS_{suite_id}", "head_branch": suite["head_branch"],
+            "head_sha": suite["head_sha"], "status": "completed" if done else "in_progress",
+            "conclusion": self.suite_conclusion(suite_id) if done else None,
+            "url": f"{self.api_url}/repos/{suite['repo']}/check-suites/{suite_id}",
+            "before": None, "after": suite["head_sha"],
+            "pull_requests": self._ci_pulls(suite["repo"], suite["head_sha"]),
+            "app": self.app_json(suite["app"]), "created_at": suite["created_at"],
+            "updated_at": self.iso(), "rerequestable": True, "runs_rerequestable": True,
+            "latest_check_runs_count": len(runs),
+            "check_runs_url": f"{self.api_url}/repos/{suite['repo']}/check-suites/{suite_id}/check-runs",
+        }
+
+    def check_run_json(self, rid: int) -> dict:
+        run = self.check_runs[rid]
+        api = f"{self.api_url}/repos/{run['repo']}/check-runs/{rid}"
+        output = run.get("output", {})
+        suite_id = run.get("suite_id")
+        return {
+            "id": rid,
+            "node_id": f"CR_{rid}",
+            "head_sha": run["head_sha"],
+            "external_id": run.get("external_id", ""),
+            "url": api,
+            "html_url": f"{self.web_url}/{run['repo']}/runs/{rid}",
+            "details_url": run.get("details_url"),
+            "status": run["status"],
+            "conclusion": run.get("conclusion"),
+            "started_at": run.get("started_at"),
+            "completed_at": run.get("completed_at"),
+            "output": {
+                "title": output.get("title"),
+                "summary": output.get("summary"),
+                "text": output.get("text"),
+                "annotations_count": len(run.get("annotations") or []),
+                "annotations_url": api + "/annotations",
+            },
+            "name": run["name"],
+            # The bot's own runs (made through the API) have no suite of their own here.
+            "check_suite": self.check_suite_json(suite_id) if suite_id else {"id": rid + 1},
+            "app": self.app_json(run["app"]),
+            "pull_requests": self._ci_pulls(run["repo"], run["head_sha"]),
+        }
+
+    def annotation_json(self, rid: int, index: int) -> dict:
+        run = self.check_runs[rid]
+        a = run["annotations"][index]
+        return {
+            "path": a.get("path", "README.md"), "blob_href": f"{self.web_url}/{run['repo']}/blob/{run['head_sha']}/{a.get('path', '')}",
+            "start_line": a.get("start_line", 1), "end_line": a.get("end_line", a.get("start_line", 1)),
+            "start_column": None, "end_column": None,
+            "annotation_level": a.get("annotation_level", "failure"), "title": a.get("title"),
+            "message": a.get("message", ""), "raw_details": a.get("raw_details"),
+        }
+
+    def workflow_run_json(self, run_id: int) -> dict:
+        wr = self.workflow_runs[run_id]
+        suite = self.check_suites[wr["suite_id"]]
+        repo = wr["repo"]
+        api = f"{self.api_url}/repos/{repo}/actions/runs/{run_id}"
+        suite_json = self.check_suite_json(wr["suite_id"])
+        return {
+            "id": run_id, "name": wr["name"], "node_id": f"WFR_{run_id}",
+            "head_branch": suite["head_branch"], "head_sha": suite["head_sha"],
+            "path": ".github/workflows/ci.yml", "display_title": wr["name"], "run_number": run_id,
+            "event": "push", "status": suite_json["status"], "conclusion": suite_json["conclusion"],
+            "workflow_id": 1, "check_suite_id": wr["suite_id"], "check_suite_node_id": f"CS_{wr['suite_id']}",
+            "url": api, "html_url": f"{self.web_url}/{repo}/actions/runs/{run_id}",
+            "pull_requests": suite_json["pull_requests"], "created_at": suite["created_at"],
+            "updated_at": self.iso(), "run_attempt": 1, "run_started_at": suite["created_at"],
+            "jobs_url": api + "/jobs", "logs_url": api + "/logs",
+            "check_suite_url": suite_json["url"],
+            "head_commit": {"id": suite["head_sha"]},
+            "repository": self.repo_json(repo), "head_repository": self.repo_json(repo),
+        }
+
+    def _ci_sender(self, app: SimApp, sender: str | None) -> str:
+        # GitHub names who caused the run (who pushed); by default here, the checks' own App.
+        return sender or app.bot_login
+
+    def event_check_run(self, repo: str, rid: int, *, action: str = "completed",
+                        sender: str | None = None) -> dict:
+        """`check_run` for a run made with `add_check_run` (or by the bot through the API)."""
+        with self.lock:
+            payload = self._envelope(repo, self._ci_sender(self.check_runs[rid]["app"], sender), action)
+            payload["check_run"] = self.check_run_json(rid)
+            return _ordered(payload, "action", "check_run")
+
+    def event_check_suite(self, repo: str, suite_id: int, *, action: str = "completed",
+                          sender: str | None = None) -> dict:
+        with self.lock:
+            payload = self._envelope(repo, self._ci_sender(self.check_suites[suite_id]["app"], sender), action)
+            payload["check_suite"] = self.check_suite_json(suite_id)
+            return _ordered(payload, "action", "check_suite")
+
+    def event_workflow_run(self, repo: str, run_id: int, *, action: str = "completed",
+                           sender: str | None = None) -> dict:
+        with self.lock:
+            suite = self.check_suites[self.workflow_runs[run_id]["suite_id"]]
+            payload = self._envelope(repo, self._ci_sender(suite["app"], sender), action)
+            payload["workflow_run"] = self.workflow_run_json(run_id)
+            payload["workflow"] = {"id": 1, "name": self.workflow_runs[run_id]["name"],
+                                   "path": ".github/workflows/ci.yml", "state": "active"}
+            return _ordered(payload, "action", "workflow_run", "workflow")
+
+    def event_status(self, repo: str, sid: int) -> dict:
+        """`status` (no action): the commit, and the branches whose head it is."""
+        with self.lock:
+            s = self.statuses[sid]
+            payload = self._envelope(repo, s["creator"], "")
+            del payload["action"]
+            payload.update({
+                "id": sid, "sha": s["sha"], "name": repo, "target_url": s["target_url"],
+                "context": s["context"], "description": s["description"] or None,
+                "state": s["state"], "commit": {"sha": s["sha"]},
+                "branches": [{"name": b, "commit": {"sha": at}, "protected": False}
+                             for b, at in self.branches(repo).items() if at == s["sha"]],
+                "created_at": s["created_at"], "updated_at": s["created_at"],
+            })
+            return _ordered(payload, "id", "sha", "name")
 
 
 def _ordered(payload: dict, *first: str) -> dict:
