@@ -67,11 +67,14 @@ BUSY_P99_RATIO = 2.0
 
 TRIGGERS = ["issues.labeled", "issue_comment.created.pr", "pull_request_review.submitted"]
 # Everything else a busy installation sends, weighted roughly like real App traffic: CI
-# events dominate. 59 of these plus the 3 triggers: one delivery in about twenty queues work
-# (a push to the default branch queues a work-log merge too, one in about sixty).
+# events dominate (27 of 63, every one routed: the failing-checks handler reads each). 60 of
+# these plus the 3 triggers: one delivery in about twenty queues work (a push to the default
+# branch queues a work-log merge too, and a job failing on one of the bot's branches a round
+# to fix it, each one in about sixty).
 NON_TRIGGERS = {
     "workflow_job.queued": 8,
     "check_run.completed": 8,
+    "check_run.completed.bot-failure": 1,
     "status": 6,
     "check_suite.completed": 4,
     "workflow_run.completed": 4,
@@ -138,6 +141,11 @@ def load_bodies() -> dict[str, bytes]:
         payload = json.loads(path.read_bytes())
         bodies[path.name.removesuffix(".json")] = json.dumps(
             payload, separators=(",", ":"), ensure_ascii=False).encode()
+    failed = json.loads(bodies["check_run.completed"])
+    failed["check_run"]["conclusion"] = "failure"
+    failed["check_run"]["check_suite"]["head_branch"] = "backend/issue-7-settings"
+    bodies["check_run.completed.bot-failure"] = json.dumps(
+        failed, separators=(",", ":"), ensure_ascii=False).encode()
     return bodies
 
 
