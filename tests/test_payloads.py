@@ -202,6 +202,10 @@ def test_every_job_kind_a_handler_emits_has_a_flow_and_every_flow_a_trigger():
     push = load("push")
     push["commits"][0]["modified"].append(".github/backend.yml")
     emitted |= kinds("push", push)
+    failed = load("check_run.completed")
+    failed["check_run"]["conclusion"] = "failure"
+    failed["check_run"]["check_suite"]["head_branch"] = "backend/issue-7-settings"
+    emitted |= kinds("check_run", failed)
     from bot.flows import abandoned
     from bot.jobstore import Job
 
