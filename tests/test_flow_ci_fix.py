@@ -153,10 +153,13 @@ def test_a_persons_commit_on_the_branch_pauses_fixing(stack):
     sim = stack.sim
     number, _ = bot_pull(stack)
     theirs = sim.commit(REPO, BRANCH, {"calc.py": "def add(a, b):\n    return b - a\n"})
-    stack.deliver("check_run", sim.event_check_run(REPO, failing_tests(stack, theirs)))
-    (job,) = stack.wait_jobs(1)
-    assert job.result.startswith("paused"), job.error
-    (comment,) = ci_comments(stack, number)
+    run_id = failing_tests(stack, theirs)
+    stack.deliver("check_run", sim.event_check_run(REPO, run_id))
+    stack.deliver("check_suite", sim.event_check_suite(REPO, sim.check_runs[run_id]["suite_id"]))
+    first, second = stack.wait_jobs(2)
+    assert first.result.startswith("paused"), first.error
+    assert second.result == f"not run: {theirs[:7]} was dealt with already", second.error
+    (comment,) = ci_comments(stack, number)  # said once
     assert "not backend-bot's" in comment["body"] and stack.fake.requests == []
 
 

@@ -264,3 +264,29 @@ async def test_text_written_to_github_is_scrubbed_of_credentials(github_sim, gh)
     sent = " ".join(str(r.json) for r in github_sim.requests if r.json)
     assert token not in sent and key not in sent
     assert "[REDACTED]" in sent
+
+
+async def test_failing_checks_their_annotations_job_logs_statuses_and_commits(github_sim, gh):
+    sha = github_sim.branches(REPO)["main"]
+    failed = github_sim.add_check_run(
+        REPO, sha, "test", title="1 failed", log="line 1\nFAILED test_x\n",
+        annotations=[{"path": "app.py", "start_line": 3, "message": "assert 1 == 2"}])
+    github_sim.add_check_run(REPO, sha, "lint", conclusion="success")
+    other = github_sim.add_check_run(REPO, sha, "scan", app=github_sim.add_app(slug="scanner"))
+    runs = {run.name: run for run in await gh.list_check_runs(REPO, "main")}  # a branch: its head
+    assert set(runs) == {"test", "lint", "scan"}
+    assert runs["test"].conclusion == "failure" and runs["test"].app_slug == "github-actions"
+    assert runs["scan"].app_slug == "scanner"
+    (annotation,) = await gh.check_run_annotations(REPO, failed)
+    assert (annotation.path, annotation.start_line, annotation.message) == ("app.py", 3, "assert 1 == 2")
+    # GitHub redirects to a download address; the client follows it.
+    assert await gh.job_log(REPO, failed) == "line 1\nFAILED test_x\n"
+    assert [r.status for r in github_sim.requests[-2:]] == [302, 200]
+    assert await gh.job_log(REPO, other) is None  # not an Actions job: no log
+    github_sim.add_status(REPO, sha, "ci/old", "failure", description="3 failed")
+    github_sim.add_status(REPO, sha, "ci/old", "success")
+    github_sim.add_status(REPO, sha, "ci/deploy", "error", description="timed out")
+    statuses = {s.context: s.state for s in await gh.commit_statuses(REPO, sha)}
+    assert statuses == {"ci/old": "success", "ci/deploy": "error"}  # the latest of each context
+    commit = await gh.get_commit(REPO, sha)
+    assert commit.sha == sha and commit.author_email == "sim@example.com"
