@@ -48,6 +48,12 @@ def fix_it() -> tuple[dict, dict]:
                    testing_performed="Read the failing test."))
 
 
+def first_prompt(stack: Stack) -> str:
+    """The text of the first message the model was sent."""
+    content = stack.fake.requests[0]["messages"][0]["content"]
+    return content if isinstance(content, str) else "".join(b.get("text", "") for b in content)
+
+
 def ci_comments(stack: Stack, number: int) -> list[dict]:
     return [c for c in stack.sim.comments_on(REPO, number) if "backend-bot:status:ci-fix-" in c["body"]]
 
@@ -78,7 +84,7 @@ def test_a_failing_check_gets_one_round_and_the_next_commit_is_green(stack):
     assert "Checks failed" in comment["body"] and "`test (3.12)`" in comment["body"]
     assert head[:7] in comment["body"] and "add() subtracted; it adds now." in comment["body"]
     # The agent saw the end of the job's log, fenced as untrusted.
-    prompt = str(stack.fake.requests[0]["messages"][0]["content"])
+    prompt = first_prompt(stack)
     assert "assert -1 == 3" in prompt and "untrusted_input" in prompt
 
     green = sim.add_check_run(REPO, head, "test (3.12)", conclusion="success")
@@ -182,7 +188,7 @@ def test_hostile_check_output_reaches_github_inert(stack):
     assert "<img" not in body and "![x]" not in body and "0123456789abcdef" not in body
     assert not re.search(r"(?i)(?<!`)closes #1", body)
     # In the prompt the output is fenced: its own fence and closing tag do not end the fence.
-    prompt = str(stack.fake.requests[0]["messages"][0]["content"])
+    prompt = first_prompt(stack)
     assert prompt.count("</untrusted_input>") == prompt.count("<untrusted_input") + 1
 
 
@@ -195,3 +201,37 @@ def test_the_bots_own_failing_check_alone_starts_nothing(stack):
     assert stack.deliver("check_suite", sim.event_check_suite(
         REPO, sim.check_runs[own]["suite_id"])).status_code == 200
     assert stack.jobs() == [] and ci_comments(stack, number) == []
+
+
+def test_rounds_stop_at_ci_fix_attempts_and_say_so(stack):
+    sim = stack.sim
+    sim.commit(REPO, "main", {".github/backend.yml": "ci_fix_attempts: 1\n"})
+    number, sha = bot_pull(stack)
+    stack.fake.add(*fix_it())
+    stack.deliver("check_run", sim.event_check_run(REPO, failing_tests(stack, sha)))
+    stack.wait_jobs(1)
+    head = sim.branches(REPO)[BRANCH]
+    # Another failure on the fixed commit: not the same one, but no rounds are left.
+    lint = sim.add_check_run(REPO, head, "lint", title="E501 line too long")
+    stack.deliver("check_run", sim.event_check_run(REPO, lint))
+    _, second = stack.wait_jobs(2)
+    assert second.result == "stopped: 1 round(s) of 1 used", second.error
+    (said,) = [c for c in ci_comments(stack, number) if f"ci-fix-{head}" in c["body"]]
+    assert "used the 1 round(s)" in said["body"] and "`lint`" in said["body"]
+    assert sim.branches(REPO)[BRANCH] == head
+
+
+def test_checks_that_fail_on_the_default_branch_too_are_left_out_of_the_round(stack):
+    sim = stack.sim
+    number, sha = bot_pull(stack)
+    sim.add_check_run(REPO, sim.branches(REPO)["main"], "docs", title="broken link")
+    sim.add_check_run(REPO, sha, "docs", title="broken link")
+    stack.fake.add(*fix_it())
+    stack.deliver("check_run", sim.event_check_run(REPO, failing_tests(stack, sha)))
+    (job,) = stack.wait_jobs(1)
+    assert job.result.startswith("round 1"), job.error
+    (comment,) = ci_comments(stack, number)
+    assert "Left alone, as they fail on `main` too: `docs`" in comment["body"]
+    prompt = first_prompt(stack)
+    assert 'Check 1: "test (3.12)"' in prompt and "Check 2" not in prompt
+    assert 'leave them alone ("docs")' in prompt
