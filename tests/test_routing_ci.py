@@ -115,3 +115,12 @@ def test_malformed_shapes_are_no_work_not_a_crash():
     status = failing("status")
     status["branches"] = {"name": BRANCH}
     assert dispatch("status", status) == []
+
+
+@pytest.mark.parametrize("event", ["check_run", "check_suite", "workflow_run", "status"])
+def test_check_events_are_read_raw_and_build_no_validator(event):
+    from bot import webhooks
+
+    webhooks.prepare_models({event})
+    assert webhooks._adapter(event) is None
+    assert Delivery(event, "d-1", failing(event)).typed is None
