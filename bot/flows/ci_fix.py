@@ -36,6 +36,7 @@ from bot.flows.status_comment import Status, StatusComment, guarded
 from bot.flows.work import WorkRequest, work
 from bot.github.client import InstallationClient
 from bot.github.models import CheckRun
+from bot.redact import redact
 from bot.sanitize import code_span, neutralise_line
 
 FAILED_CONCLUSIONS = frozenset({"failure", "timed_out"})
@@ -223,7 +224,7 @@ async def _failing_checks(ctx: JobContext, gathered: Gathered) -> list[dict]:
             if r.conclusion in FAILED_CONCLUSIONS and r.app_slug != own_slug]
     checks = await asyncio.gather(*(_check_run_details(client, repo, r) for r in runs[:MAX_CHECKS]))
     statuses = [s for s in await client.commit_statuses(repo, sha) if s.state in FAILED_STATES]
-    return [*checks, *({"name": s.context, "conclusion": s.state, "title": s.description,
+    return [*checks, *({"name": s.context, "conclusion": s.state, "title": redact(s.description),
                         "summary": "", "text": "", "annotations": [], "log": "",
                         "url": s.target_url} for s in statuses)]
 
@@ -231,18 +232,20 @@ async def _failing_checks(ctx: JobContext, gathered: Gathered) -> list[dict]:
 async def _check_run_details(client: InstallationClient, repo: str, run: CheckRun) -> dict:
     annotations = []
     if run.output.get("annotations_count"):
-        annotations = [{"path": a.path, "line": a.start_line, "message": a.message[:500],
-                        "title": a.title[:200]}
+        annotations = [{"path": a.path, "line": a.start_line, "message": redact(a.message[:500]),
+                        "title": redact(a.title[:200])}
                        for a in await client.check_run_annotations(repo, run.id, MAX_ANNOTATIONS)]
     log = ""
     if run.app_slug == ACTIONS_SLUG:  # an Actions job: its check run's id is the job's
         log = _tail(await client.job_log(repo, run.id) or "", LOG_TAIL_LINES)
     output = run.output
+    # CI output is where a leaked credential shows up: none of it reaches the model, the
+    # checkpoint or the transcript.
     return {"name": run.name, "conclusion": run.conclusion or "", "url": run.html_url,
-            "title": (output.get("title") or "")[:500],
-            "summary": (output.get("summary") or "")[:MAX_CHECK_CHARS],
-            "text": (output.get("text") or "")[-MAX_CHECK_CHARS:],
-            "annotations": annotations, "log": log[-MAX_CHECK_CHARS:]}
+            "title": redact((output.get("title") or "")[:500]),
+            "summary": redact((output.get("summary") or "")[:MAX_CHECK_CHARS]),
+            "text": redact((output.get("text") or "")[-MAX_CHECK_CHARS:]),
+            "annotations": annotations, "log": redact(log[-MAX_CHECK_CHARS:])}
 
 
 async def _failing_on_default(ctx: JobContext, gathered: Gathered) -> list[str]:
