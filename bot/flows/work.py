@@ -110,7 +110,13 @@ async def work(ctx: JobContext, gathered: Gathered, request: WorkRequest,
         for ticker in tickers:
             ticker.cancel()
         services(ctx).workspaces.release(ctx.job.id, ctx.job.spec["repo"])
-    await ctx.step("complete check run", live.complete, result, retries=3)
+    try:
+        await ctx.step("complete check run", live.complete, result, retries=3)
+    except Exception as error:
+        if is_cancellation(error):
+            raise
+        # The work is pushed: its pull request matters more than a view of the run.
+        ctx.log.warning("could not complete the check run: %s", error)
     return result
 
 
