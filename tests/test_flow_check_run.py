@@ -108,9 +108,9 @@ def test_updates_are_throttled_not_one_per_tool_call(stack, monkeypatch):
 def test_a_cancelled_run_completes_its_check_as_cancelled(stack):
     sim = stack.sim
     number = sim.add_issue(REPO, "Slow", "Take your time.", user="alice")
-    stack.fake.add(tool_use("Bash", command="sleep 60", description="Wait"))
+    stack.fake.add(tool_use("Bash", command="sleep 57", description="Wait"))
     stack.deliver("issues", sim.event_issues_labeled(REPO, number, "backend", sender="alice"))
-    wait_for(lambda: [c for c in run_checks(stack) if "sleep 60" in output(c)], what="the long call on the check")
+    wait_for(lambda: [c for c in run_checks(stack) if "sleep 57" in output(c)], what="the long call on the check")
     stack.deliver("issue_comment", sim.event_issue_comment_created(
         REPO, number, "/backend cancel", sender="alice"))
     work, _control = stack.wait_jobs(2, timeout=30)
