@@ -10,7 +10,7 @@ import re
 import pytest
 
 import bot.flows.check_run as check_run
-from tests.agent_fakes import finish, tool_use
+from tests.agent_fakes import finish, http_error, tool_use
 from tests.support.stack import MODEL_KEY, REPO, Stack
 from tests.support.waiting import wait_for
 
@@ -89,17 +89,18 @@ def test_the_check_shows_the_plan_and_calls_while_working_then_what_the_run_deli
 
 
 def test_updates_are_throttled_not_one_per_tool_call(stack, monkeypatch):
-    monkeypatch.setattr(check_run, "CHECK_UPDATE_INTERVAL", 1.5)
+    monkeypatch.setattr(check_run, "CHECK_UPDATE_INTERVAL", 3.0)
     sim = stack.sim
     number = sim.add_issue(REPO, "Look around", "Read the files.", user="alice")
-    stack.fake.add(*[tool_use("Glob", pattern=f"*{i}") for i in range(30)],
+    stack.fake.add(*[tool_use("Glob", pattern=f"*{i}") for i in range(40)],
                    tool_use("Bash", command="sleep 2"),
                    finish(title="Looked around", task_summary="Nothing to change."))
     stack.deliver("issues", sim.event_issues_labeled(REPO, number, "backend", sender="alice"))
     (job,) = stack.wait_jobs(1)
     assert job.state == "succeeded", job.error
     patches = [r for r in sim.requests if r.method == "PATCH" and "/check-runs/" in r.path]
-    assert 1 <= len(patches) <= 6  # the progress edits (one per 1.5 s at most) and the completion
+    # One progress edit per 3 s at most, and the completion: far fewer than the 42 calls.
+    assert 1 <= len(patches) <= 12
     (check,) = run_checks(stack)  # no commit: completed where it started
     assert (check["status"], check["conclusion"]) == ("completed", "neutral")
     assert check["output"]["title"] == "Finished without changes"
@@ -135,3 +136,16 @@ def test_the_check_never_shows_a_secret(stack):
     sent = [str(r.json) for r in sim.requests if "/check-runs" in r.path and r.json]
     for text in [output(check), *sent]:
         assert secret not in text and MODEL_KEY not in text
+
+
+def test_a_failed_run_completes_its_check_as_failed_with_the_reason(stack):
+    sim = stack.sim
+    number = sim.add_issue(REPO, "Refused", "Do it.", user="alice")
+    stack.fake.add(tool_use("Glob", pattern="*"), http_error(400, "no such model"))
+    stack.deliver("issues", sim.event_issues_labeled(REPO, number, "backend", sender="alice"))
+    (job,) = stack.wait_jobs(1)
+    assert job.state == "failed"
+    (check,) = run_checks(stack)
+    assert (check["status"], check["conclusion"]) == ("completed", "failure")
+    assert check["output"]["summary"].startswith("The run failed: the model service refused the request")
+    assert "`Glob` `*`" in check["output"]["text"]
