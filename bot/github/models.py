@@ -214,6 +214,7 @@ class CheckRun:
     html_url: str
     details_url: str | None = None
     output: dict = field(default_factory=dict)
+    external_id: str | None = None
     app_slug: str = ""  # the App that made it ("github-actions" for Actions' jobs)
 
     @classmethod
@@ -227,9 +228,9 @@ class CheckRun:
             html_url=d.get("html_url", ""),
             details_url=d.get("details_url"),
             output=d.get("output") or {},
+            external_id=d.get("external_id"),
             app_slug=(d.get("app") or {}).get("slug") or "",
         )
-
 
 
 @dataclass(frozen=True)
