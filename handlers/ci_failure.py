@@ -4,8 +4,9 @@ Four events say a commit's checks failed: `check_run` and `check_suite` (any App
 GitHub Actions' among them), `workflow_run` (an Actions workflow), and `status` (commit
 statuses, from CI services that predate checks). A failing commit sends several of them (each
 job's check run, the suite, the workflow run), and GitHub may deliver any of them twice: every
-one becomes a job keyed by the branch, so they run one after another, and the first round
-leaves a comment for the commit that the later jobs find and stop at (see bot/flows/ci_fix.py).
+one becomes a job keyed by the pull request (by the branch for a status, which names none),
+and the first to decide leaves a comment for the commit that later jobs find and stop at (see
+bot/flows/ci_fix.py).
 
 The handler sees only the payload: the branch must look like one of the bot's (the default
 prefix; the flow checks the repository's own prefix, the pull request's author and its head).
@@ -16,7 +17,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from bot.routing import Delivery, JobRequest, Router
+from bot.routing import Delivery, JobRequest, Router, job_key
 from handlers.pr_review import BOT_BRANCH_PREFIX
 
 router = Router()
@@ -39,11 +40,14 @@ def _request(delivery: Delivery, *, branch: Any, sha: Any, pulls: Any, check: An
         numbers = [p.get("number") for p in pulls if isinstance(p, dict)
                    and ((p.get("head") or {}).get("ref") in (None, branch))]
         number = next((n for n in numbers if isinstance(n, int)), None)
+    repo = delivery.repo_full_name
     return JobRequest(
         kind="ci_fix",
-        key=f"{delivery.repo_full_name}/ci:{branch}",
+        # The pull request's key when the payload names it: its jobs run one at a time, and
+        # `/backend status` and `cancel` see this one. A status names only the branch.
+        key=job_key(repo, number) if number is not None else f"{repo}/ci:{branch}",
         spec={
-            "repo": delivery.repo_full_name,
+            "repo": repo,
             "installation_id": delivery.installation_id,
             "branch": branch,
             "sha": sha,

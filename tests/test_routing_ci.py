@@ -37,12 +37,14 @@ def dispatch(event: str, payload: dict, *, app_slug: str | None = "backend-bot")
 
 
 @pytest.mark.parametrize("event", ["check_run", "check_suite", "workflow_run", "status"])
-def test_a_failure_on_a_bot_branch_is_one_job_keyed_by_the_branch(event):
+def test_a_failure_on_a_bot_branch_is_one_job_keyed_by_its_pull_request(event):
     (job,) = dispatch(event, failing(event))
-    assert job.kind == "ci_fix" and job.key == f"acme/widgets/ci:{BRANCH}"
-    assert job.spec["sha"] == SHA and job.spec["branch"] == BRANCH
+    assert job.kind == "ci_fix" and job.spec["sha"] == SHA and job.spec["branch"] == BRANCH
     # Check events name the pull request; a status names only the commit and its branches.
-    assert job.spec["number"] == (None if event == "status" else 7)
+    if event == "status":
+        assert job.key == f"acme/widgets/ci:{BRANCH}" and job.spec["number"] is None
+    else:
+        assert job.key == "acme/widgets#7" and job.spec["number"] == 7
 
 
 @pytest.mark.parametrize("event", ["check_run", "check_suite", "workflow_run"])

@@ -1,9 +1,10 @@
 """Kind `ci_fix`: checks failed on the head of one of the bot's pull requests; one round to fix.
 
 Several deliveries arrive for one failing commit (each check run, the suite, the workflow run,
-statuses), all keyed by the branch, so their jobs run one after another. Every outcome for a
-commit is one comment carrying the commit's marker; a later job for the commit finds it and
-stops. What the job checks, in order, before any round:
+statuses), each a job keyed by the pull request (or by the branch, for a status). Every outcome
+for a commit is one comment carrying the commit's marker, decided and written under a guard per
+branch; a later job for the commit finds it and stops. What the job checks, in order, before
+any round:
 
 - the pull request is open, from this repository, the bot's own, on a branch with the
   repository's prefix, and its head is still the failing commit (else nothing at all);
@@ -101,15 +102,68 @@ class _CiFixStatus(StatusComment):
         await super().show(replace(status, detail=detail))
 
 
+@dataclass
+class _Round:
+    """A round decided on: the pull request, and the failures it is to fix."""
+
+    subject: _Subject
+    number: int  # the round's number, from 1
+    checks: list[dict]  # every failing check
+    to_fix: list[dict]  # those that do not fail on the default branch too
+    status: _CiFixStatus
+
+
 async def run(ctx: JobContext) -> str:
     spec = ctx.job.spec
-    sha = spec["sha"]
     gathered = await gather(ctx)
     if gathered.config_error is not None:
         return "not run: .github/backend.yml is not valid"
-    config = gathered.repo_config
-    if config.ci_fix_attempts == 0:
+    if gathered.repo_config.ci_fix_attempts == 0:
         return "not run: ci_fix_attempts is 0"
+    # A commit's deliveries can be jobs of two keys (a status names no pull request): whether
+    # to run a round, and the comment that says so, happen for one of them at a time, so the
+    # second finds the first's comment.
+    async with ctx.engine.guard.hold(f"ci-fix:{spec['repo']}:{spec['branch']}"):
+        decided = await _decide(ctx, gathered)
+    if isinstance(decided, str):
+        return decided
+    subject, status = decided.subject, decided.status
+
+    async def flow() -> str:
+        result = await work(ctx, gathered, WorkRequest(
+            branch=subject.head_ref,
+            base_branch=subject.base_ref,
+            task_prompt=ci_fix_task(
+                number=subject.number, title=subject.title, repo=spec["repo"],
+                head=subject.head_ref, base=subject.base_ref, sha=spec["sha"],
+                checks=[_prompt_check(c) for c in decided.to_fix[:MAX_CHECKS]],
+                left_alone=[c["name"] for c in decided.checks if c not in decided.to_fix],
+            ),
+            trigger=f"#{subject.number}",
+        ), status)
+        if result.outcome == "question":
+            await ctx.step("report", status.asked, result.question, retries=3)
+            return "waiting for an answer to the agent's question"
+        if result.outcome == "no_changes":
+            text = texts.NO_CHANGES_PR.format(summary=result.summary or result.title)
+            await ctx.step("report", status.show, Status(text), retries=3)
+            return f"round {decided.number} finished without changes"
+        assert result.sha is not None  # what is left is a committed round
+        pr = await ctx.step("publish", update_own_pull, ctx, gathered, subject.number, result,
+                            retries=3)
+        commit = f"[`{result.sha[:7]}`]({pr['html_url']}/commits/{result.sha})"
+        await ctx.step("report", status.show, Status(texts.CI_FIX_DONE.format(
+            commit=commit, summary=result.summary)), retries=3)
+        return f"round {decided.number}: pushed {result.sha[:7]} to #{subject.number}"
+
+    return await guarded(status, flow)
+
+
+async def _decide(ctx: JobContext, gathered: Gathered) -> _Round | str:
+    """A round to run, announced on the pull request; or why not (said there when a person
+    should know)."""
+    sha = ctx.job.spec["sha"]
+    config = gathered.repo_config
     found = await ctx.step("read pull request", _read_pull, ctx, gathered, retries=3)
     if isinstance(found, str):
         return "not run: " + found
@@ -152,37 +206,9 @@ async def run(ctx: JobContext) -> str:
     ]))
     status = _CiFixStatus(ctx, subject.number, texts.CI_FIX_RETRY_HINT.format(command=command),
                           sha, about)
-
-    async def flow() -> str:
-        # Shown before the round: a later job for this commit finds the comment and stops.
-        await ctx.step("announce", status.show, status.working(), retries=3)
-        result = await work(ctx, gathered, WorkRequest(
-            branch=subject.head_ref,
-            base_branch=subject.base_ref,
-            task_prompt=ci_fix_task(
-                number=subject.number, title=subject.title, repo=spec["repo"],
-                head=subject.head_ref, base=subject.base_ref, sha=sha,
-                checks=[_prompt_check(c) for c in to_fix[:MAX_CHECKS]],
-                left_alone=[c["name"] for c in checks if c not in to_fix],
-            ),
-            trigger=f"#{subject.number}",
-        ), status)
-        if result.outcome == "question":
-            await ctx.step("report", status.asked, result.question, retries=3)
-            return "waiting for an answer to the agent's question"
-        if result.outcome == "no_changes":
-            text = texts.NO_CHANGES_PR.format(summary=result.summary or result.title)
-            await ctx.step("report", status.show, Status(text), retries=3)
-            return f"round {len(rounds) + 1} finished without changes"
-        assert result.sha is not None  # what is left is a committed round
-        pr = await ctx.step("publish", update_own_pull, ctx, gathered, subject.number, result,
-                            retries=3)
-        commit = f"[`{result.sha[:7]}`]({pr['html_url']}/commits/{result.sha})"
-        await ctx.step("report", status.show, Status(texts.CI_FIX_DONE.format(
-            commit=commit, summary=result.summary)), retries=3)
-        return f"round {len(rounds) + 1}: pushed {result.sha[:7]} to #{subject.number}"
-
-    return await guarded(status, flow)
+    # The comment, before the round, is what later jobs for this commit find and stop at.
+    await ctx.step("announce", status.show, status.working(), retries=3)
+    return _Round(subject, len(rounds) + 1, checks, to_fix, status)
 
 
 async def _read_pull(ctx: JobContext, gathered: Gathered) -> dict | str:
