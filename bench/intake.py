@@ -67,7 +67,7 @@ BUSY_P99_RATIO = 2.0
 
 TRIGGERS = ["issues.labeled", "issue_comment.created.pr", "pull_request_review.submitted"]
 # Everything else a busy installation sends, weighted roughly like real App traffic: CI
-# events dominate (27 of 63, every one routed: the failing-checks handler reads each). 60 of
+# events dominate (31 of 63; the failing-checks handler reads 23 of them). 60 of
 # these plus the 3 triggers: one delivery in about twenty queues work (a push to the default
 # branch queues a work-log merge too, and a job failing on one of the bot's branches a round
 # to fix it, each one in about sixty).
