@@ -35,6 +35,7 @@ EXPECTED = {
     "GHE_PROTOCOL": "https or http",
     "BOT_ALLOW_UNSANDBOXED_SHELL": "true or false",
     "PRIVATE_KEY_PATH": "the path of the App's private key file (.pem)",
+    "BOT_ANSWER_WAIT_DAYS": "a number of days above 0, such as 7 or 0.5",
 }
 
 
@@ -72,6 +73,9 @@ class Settings(BaseSettings):
     allow_unsandboxed_shell: bool = Field(
         default=False, validation_alias="BOT_ALLOW_UNSANDBOXED_SHELL"
     )
+
+    # How long a question of the agent waits for its answer before the wait ends.
+    answer_wait_days: float = Field(default=7.0, gt=0, validation_alias="BOT_ANSWER_WAIT_DAYS")
 
     log_level: str = Field(default="info", validation_alias="LOG_LEVEL")
     log_format: str = Field(default="pretty", validation_alias="LOG_FORMAT")

@@ -42,7 +42,7 @@ from bot.agent.context import (
     review_task,
     system_prompt,
 )
-from bot.agent.loop import AgentResult, Limits, limits_for, run_agent, with_cache_breakpoints
+from bot.agent.loop import AgentResult, Limits, answered, limits_for, run_agent, with_cache_breakpoints
 from bot.agent.sandbox import CommandResult, Sandbox, SandboxUnavailable
 from bot.agent.tools import Tool, ToolContext, ToolError, default_tools
 from bot.agent.usage import PRICES, Usage, cost_usd, price_for, render_footer
@@ -59,6 +59,7 @@ __all__ = [
     "ToolContext",
     "ToolError",
     "Usage",
+    "answered",
     "build_first_message",
     "cost_usd",
     "default_tools",
