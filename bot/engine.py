@@ -43,10 +43,10 @@ from bot.errors import JobCancelled, TransientError
 from bot.executors import ExecutorStore, Heartbeats
 from bot.jobstore import FINAL_STATES, Job, JobStore, workflow_id_for
 from bot.keyguard import key_guard_for
+from bot.questions import QuestionStore
 from bot.redact import redact
 from bot.routing import JobRequest
 from bot.settings import Settings
-from bot.questions import QuestionStore
 from bot.transcripts import TranscriptStore
 from bot.triggers import TriggerWordStore
 

@@ -17,6 +17,7 @@ kept, and its answer starts a fresh run told the question and the answer instead
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
 import time
@@ -25,7 +26,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.database import Database
+from bot.logs import get_logger
 
+log = get_logger(__name__)
+
+# How often a process re-reads who is awaited (the questions other machines asked).
+REFRESH_SECONDS = 3.0
 # A conversation longer than this is not stored (a run of 60 turns with large tool results
 # stays well under it).
 MAX_CONVERSATION_CHARS = 8_000_000
@@ -208,3 +214,13 @@ class AwaitedAnswers:
     def refresh(self) -> None:
         with self._lock:
             self._awaited = self.store.awaited()
+
+    async def keep_fresh(self) -> None:
+        while True:
+            await asyncio.sleep(REFRESH_SECONDS)
+            try:
+                await asyncio.to_thread(self.refresh)
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:
+                log.warning("could not refresh the questions waiting for an answer: %s", error)

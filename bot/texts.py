@@ -27,9 +27,32 @@ NO_CHANGES = (
     "ℹ️ **Finished without changes.** The agent did not change any file, so there is no "
     "pull request. Its summary:\n\n> {summary}"
 )
-QUESTION = (
-    "❓ **Waiting for an answer.** The agent needs to know something before it can go on; "
-    "see its question below. Answer in a comment, then {retry_hint}."
+WAITING_FOR_ANSWER = (
+    "❓ **Waiting for an answer from @{login}.** The agent needs to know something before it "
+    "can go on; its question is below. Reply in a comment here (or, anyone with write access: "
+    "`/{command} answer …`) and the run goes on where it stopped. `/{command} cancel` stops "
+    "waiting; the wait ends by itself after {wait}."
+)
+ANSWERED = "💬 **Answered** by @{login}: the run goes on where it stopped, as job {job_id}."
+NOTHING_TO_ANSWER = "Nothing to answer: no question of backend-bot waits for an answer on #{number}."
+EMPTY_ANSWER = "The answer is empty: write it after the command, as in `/{command} answer Use PostgreSQL.`"
+WAIT_EXPIRED = (
+    "⌛ **No answer came** within {wait}, so backend-bot stopped waiting for one. To start "
+    "again, {retry_hint}."
+)
+WAIT_CANCELLED = "🛑 **Cancelled** while waiting for an answer. To start again, {retry_hint}."
+STOPPED_WAITING = "🛑 Stopped waiting for an answer to the question of job {job_id}."
+LIMITED = (
+    "⏸️ **Stopped at its {limit} limit.** The work so far is in the draft pull request "
+    "{pr_link}; its entry's Next Steps say what is left. Comment `/{command} continue` to go on."
+)
+LIMITED_PUSHED = (
+    "⏸️ **Stopped at its {limit} limit.** Pushed {commit} with the work so far; its entry's "
+    "Next Steps say what is left. Comment `/{command} continue` to go on."
+)
+LIMITED_NO_CHANGES = (
+    "⏸️ **Stopped at its {limit} limit** without changing any file: {summary}\n\nComment "
+    "`/{command} continue` to go on."
 )
 FAILED = "❌ **Failed:** {reason}\n\nTo try again, {retry_hint}."
 ABANDONED = "backend-bot gave this job up: {reason}."

@@ -33,3 +33,16 @@ def test_bare_command_is_work_with_no_instruction():
 
 def test_other_command_word():
     assert parse_command("/bot do it", word="bot") == Command("work", "do it")
+
+
+def test_continue_alone_goes_on_and_continue_with_text_is_an_instruction():
+    assert parse_command("/backend continue") == Command("continue", "")
+    assert parse_command("/backend continue with the docs") == Command("work", "continue with the docs")
+
+
+def test_answer_takes_the_rest_of_the_line_and_the_lines_below():
+    assert parse_command("/backend answer Use floats.\nAnd round to 2 places.") == Command(
+        "answer", "Use floats.\nAnd round to 2 places.")
+    assert parse_command("/backend ANSWER yes") == Command("answer", "yes")
+    assert parse_command("/backend answer") == Command("answer", "")
+    assert parse_command("/backend answers are here").name == "work"

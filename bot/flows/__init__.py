@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot.engine import Engine
-from bot.flows import abandoned, ack, config, control, issue, log_merge, pr_command, review
+from bot.flows import abandoned, ack, answer, config, control, issue, log_merge, pr_command, review
 from bot.flows.services import Services
 
 KINDS = {
@@ -15,9 +15,11 @@ KINDS = {
     "log_merge": log_merge.run,
     "ack": ack.run,
     "abandoned": abandoned.run,
+    "answer": answer.run,
+    "wait_ended": answer.ended,
 }
 # A few GitHub calls each, answering a person who is waiting: never behind an agent run.
-CONTROL_KINDS = frozenset({"control", "config", "ack", "abandoned"})
+CONTROL_KINDS = frozenset({"control", "config", "ack", "abandoned", "answer", "wait_ended"})
 
 
 def register_flows(engine: Engine, services: Services) -> None:
@@ -25,3 +27,4 @@ def register_flows(engine: Engine, services: Services) -> None:
     engine.on_abandoned = abandoned.report
     for kind, function in KINDS.items():
         engine.register(kind, function, control=kind in CONTROL_KINDS)
+    engine.sweeps.append(answer.expiry_sweep(engine))

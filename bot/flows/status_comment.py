@@ -115,10 +115,9 @@ class StatusComment:
         except Exception as error:  # progress is a courtesy; the work goes on
             self.ctx.log.warning("could not update the status comment: %s", error)
 
-    async def asked(self, question: str) -> None:
-        """The run ended on the agent's question: say so, with the question."""
-        await self.show(Status(texts.QUESTION.format(retry_hint=self.retry_hint),
-                               detail=blockquote(question)))
+    async def asked(self, question: str, headline: str) -> None:
+        """The run waits for the answer to the agent's question: say so, with the question."""
+        await self.show(Status(headline, detail=blockquote(question)))
 
     async def failed(self, reason: str) -> None:
         await self.show(Status(texts.FAILED.format(reason=redact(reason),

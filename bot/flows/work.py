@@ -12,7 +12,7 @@ import asyncio
 from dataclasses import asdict, dataclass, field, replace
 
 from bot import texts
-from bot.agent import Sandbox, limits_for, run_agent
+from bot.agent import AgentResult, Sandbox, answered, limits_for, run_agent
 from bot.agent.repo_tests import run_repository_tests, with_bot_tests
 from bot.engine import JobContext, is_cancellation
 from bot.errors import TransientError, UserFacingError
@@ -23,8 +23,9 @@ from bot.flows.status_comment import StatusComment, failure_reason
 from bot.github import git
 from bot.github.errors import GitError
 from bot.redact import redact
-from bot.sanitize import neutralise, neutralise_line
+from bot.sanitize import code_span, neutralise, neutralise_line
 from bot.worklog import (
+    SECTIONS,
     WORKLOG_FILE,
     WorkLogEntry,
     append_entry,
@@ -61,6 +62,9 @@ class WorkRequest:
     base_branch: str
     task_prompt: str
     trigger: str  # "#42", for the log entry's heading
+    title: str = ""  # what the work is about, for the entry the bot writes when a limit stops it
+    # The question (bot.questions) whose answer this round resumes the conversation of.
+    resume_question: int | None = None
 
 
 @dataclass
@@ -79,6 +83,9 @@ class WorkResult:
     key_decisions: str = ""  # the agent's answers (a review round's `Comment N: …`)
     changed_files: list[str] = field(default_factory=list)
     check_run: dict = field(default_factory=dict)  # the run's check: {"id", "sha"} it started on
+    # The limit (turns, cost, time) the run reached or was wrapping up before: its pull
+    # request is a draft, and `/backend continue` goes on.
+    limit: str | None = None
 
 
 async def work(ctx: JobContext, gathered: Gathered, request: WorkRequest,
@@ -145,29 +152,35 @@ async def _work(ctx: JobContext, gathered: Gathered, request: WorkRequest,
         live.plan(todos)
         await status.progress(todos)
 
+    task_prompt, resume_messages = await _resumption(ctx, request)
     result = await run_agent(
         client=flows.model_client(), model=config.model or ctx.settings.anthropic_model,
-        workspace=workspace.path, task_prompt=request.task_prompt, sandbox=sandbox,
+        workspace=workspace.path, task_prompt=task_prompt, sandbox=sandbox,
         limits=limits_for(config), on_todos=on_todos, trigger=request.trigger,
-        on_tool_call=live.tool_call,
+        on_tool_call=live.tool_call, resume_messages=resume_messages,
     )
     # Whatever the outcome: a run that stopped is the one a reader most wants to follow.
     await asyncio.to_thread(ctx.engine.transcripts.save, ctx.job.id, result.reason or result.outcome,
                             result.messages, result.turn_usage)
     usage = asdict(result.usage)
     if result.outcome == "question":
-        return WorkResult("question", workspace.branch, question=result.question, usage=usage,
-                          check_run=live.where())
+        return replace(await _ask(ctx, gathered, request, workspace, result, usage),
+                       check_run=live.where())
     if result.outcome == "error" and result.transient:
         raise ModelUnavailable(result.reason or "the model service is unavailable")
-    if result.outcome != "finished" or result.entry is None:
-        raise UserFacingError(result.reason or "the agent stopped without finishing")
-    entry = result.entry
     changed = await changed_files(workspace)
+    if result.outcome == "bound":
+        # A limit never loses work: what exists is committed with an entry the bot writes.
+        entry = _limit_entry(result, request, changed, config.command)
+    elif result.outcome != "finished" or result.entry is None:
+        raise UserFacingError(result.reason or "the agent stopped without finishing")
+    else:
+        entry = result.entry
     if not changed:
         return WorkResult("no_changes", workspace.branch, title=entry.title,
                           summary=neutralise_line(entry.task_summary), usage=usage,
-                          key_decisions=entry.key_decisions, check_run=live.where())
+                          key_decisions=entry.key_decisions, check_run=live.where(),
+                          limit=result.limit)
 
     await status.at_stage(texts.STAGE_TESTING)
     tests = await run_repository_tests(workspace.path, sandbox, config)
@@ -190,12 +203,76 @@ async def _work(ctx: JobContext, gathered: Gathered, request: WorkRequest,
         entry_body=render_entry_body(entry), summary=neutralise_line(entry.task_summary),
         earlier=await _earlier_entries(workspace, entry), usage=usage,
         continued=workspace.continued, tests=tests, key_decisions=entry.key_decisions,
-        changed_files=changed, check_run=live.where(),
+        changed_files=changed, check_run=live.where(), limit=result.limit,
     )
 
 
 async def _head(workspace: Workspace, revision: str = "HEAD") -> str:
     return (await git.run_git(["rev-parse", revision], cwd=workspace.path)).strip()
+
+
+# What a resumed job's spec carries beyond the asking job's (not kept with a new question).
+RESUME_KEYS = ("resume_question", "branch", "base_branch")
+QUESTION_TRAILER = "Backend-Bot-Question-Job"
+
+
+async def _resumption(ctx: JobContext, request: WorkRequest) -> tuple[str, list[dict] | None]:
+    """The task, and the conversation to resume (with the answer in it) when there is one."""
+    if request.resume_question is None:
+        return request.task_prompt, None
+    question = await asyncio.to_thread(ctx.engine.questions.get, request.resume_question)
+    if question is None or question.answer is None:
+        raise UserFacingError("the question this run was to resume is gone")
+    messages = answered(question.messages, question.answer) if question.messages else None
+    if messages is not None:
+        return request.task_prompt, messages
+    # The conversation was too long to keep: a fresh run, told what it asked and the answer.
+    return (f"{request.task_prompt}\n\nAn earlier run asked the requester:\n\n{question.question}"
+            f"\n\nThe answer:\n\n{question.answer}"), None
+
+
+async def _ask(ctx: JobContext, gathered: Gathered, request: WorkRequest, workspace: Workspace,
+               result: AgentResult, usage: dict) -> WorkResult:
+    """The agent asked: its work so far is pushed to the branch (no pull request yet), so any
+    machine can resume from there, and the question is kept with the conversation."""
+    assert result.question is not None  # AskQuestion always has one
+    if await changed_files(workspace):
+        message = redact(f"Work in progress, waiting for an answer\n\n{QUESTION_TRAILER}: {ctx.job.id}\n")
+        await commit_all(workspace, message, Identity(gathered.bot_login, gathered.bot_email))
+        token = await services(ctx).github.installation_token(ctx.job.spec["installation_id"])
+        await push_branch(workspace, token, protected={gathered.default_branch, request.base_branch})
+    spec = {key: value for key, value in ctx.job.spec.items() if key not in RESUME_KEYS}
+    await asyncio.to_thread(
+        ctx.engine.questions.ask, job_id=ctx.job.id, kind=ctx.job.kind, job_key=ctx.job.key, spec=spec,
+        question=result.question, branch=workspace.branch, base_branch=request.base_branch,
+        messages=result.messages, wait_seconds=ctx.settings.answer_wait_days * 86_400)
+    return WorkResult("question", workspace.branch, question=result.question, usage=usage)
+
+
+LIMIT_NAMES = {"turns": "turn", "cost": "cost", "time": "time"}
+
+
+def _limit_entry(result: AgentResult, request: WorkRequest, changed: list[str],
+                 command: str) -> WorkLogEntry:
+    """The entry for a run a limit stopped before FinishWork: what changed, and what is left
+    (the unfinished items of the agent's plan, already neutralised by TodoWrite)."""
+    limit = LIMIT_NAMES.get(result.limit or "", "a")
+    left = [f"[ ] {todo['content']}" for todo in result.todos if todo.get("status") != "completed"]
+    what = request.title or "the requested work"
+    entry = WorkLogEntry.model_validate({  # sections given as lists become bullets
+        "title": f"Unfinished: {what}"[:120],
+        "task_summary": f"The run reached its {limit} limit ({result.reason}) before the agent "
+                        "finished; this is its work so far, committed by the bot.",
+        "files_modified": [code_span(path) for path in changed] or "None.",
+        "key_decisions": "Not recorded: the agent did not finish.",
+        "testing_performed": "Not recorded by the agent; see the bot's own test run below, if any.",
+        "next_steps": [f"Comment `/{command} continue` to go on from here.",
+                       *(["Unfinished items of the agent's plan:", *left] if left else [])],
+        "potential_issues": "The work is unfinished: review it before merging.",
+    })
+    # File names and the issue's title are anybody's words, and all of it reaches GitHub.
+    return entry.model_copy(update={"title": neutralise_line(entry.title),
+                                    **{name: neutralise(getattr(entry, name)) for name, _ in SECTIONS}})
 
 
 async def _already_committed(workspace: Workspace) -> WorkResult:
