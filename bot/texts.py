@@ -33,6 +33,9 @@ WAITING_FOR_ANSWER = (
     "`/{command} answer …`) and the run goes on where it stopped. `/{command} cancel` stops "
     "waiting; the wait ends by itself after {wait}."
 )
+# A limit's headline: the run hit it, or wrapped up in the reserve before it.
+LIMIT_HIT = "Stopped at its {limit} limit"
+LIMIT_NEARED = "Wrapped up as it neared its {limit} limit"
 ANSWERED = "💬 **Answered** by @{login}: the run goes on where it stopped, as job {job_id}."
 NOTHING_TO_ANSWER = "Nothing to answer: no question of backend-bot waits for an answer on #{number}."
 EMPTY_ANSWER = "The answer is empty: write it after the command, as in `/{command} answer Use PostgreSQL.`"
@@ -43,15 +46,15 @@ WAIT_EXPIRED = (
 WAIT_CANCELLED = "🛑 **Cancelled** while waiting for an answer. To start again, {retry_hint}."
 STOPPED_WAITING = "🛑 Stopped waiting for an answer to the question of job {job_id}."
 LIMITED = (
-    "⏸️ **Stopped at its {limit} limit.** The work so far is in the draft pull request "
+    "⏸️ **{headline}.** The work so far is in the draft pull request "
     "{pr_link}; its entry's Next Steps say what is left. Comment `/{command} continue` to go on."
 )
 LIMITED_PUSHED = (
-    "⏸️ **Stopped at its {limit} limit.** Pushed {commit} with the work so far; its entry's "
+    "⏸️ **{headline}.** Pushed {commit} with the work so far; its entry's "
     "Next Steps say what is left. Comment `/{command} continue` to go on."
 )
 LIMITED_NO_CHANGES = (
-    "⏸️ **Stopped at its {limit} limit** without changing any file: {summary}\n\nComment "
+    "⏸️ **{headline}**, without changing any file: {summary}\n\nComment "
     "`/{command} continue` to go on."
 )
 FAILED = "❌ **Failed:** {reason}\n\nTo try again, {retry_hint}."

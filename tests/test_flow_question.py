@@ -171,7 +171,7 @@ def test_a_wait_that_times_out_ends_with_a_note(short_wait_stack):
 
 def test_a_restart_while_waiting_loses_nothing(process_stack):
     stack = process_stack
-    number, asking_job = ask_on_a_new_issue(stack)
+    number, _ = ask_on_a_new_issue(stack)
     stack.bot.kill()
     stack.bot.start()
     stack.fake.add(*going_on())

@@ -21,7 +21,7 @@ from bot.flows.status_comment import (
     guarded,
     reaction_target,
 )
-from bot.flows.work import LIMIT_NAMES, WorkRequest, WorkResult, work
+from bot.flows.work import WorkRequest, WorkResult, limit_headline, work
 from bot.github import git
 from bot.workspace import slugify
 
@@ -128,13 +128,13 @@ async def _conclude(ctx: JobContext, gathered: Gathered, status: StatusComment,
 
         await ctx.step("ask", ask, retries=3)
         return "waiting for an answer to the agent's question"
-    limit = LIMIT_NAMES.get(result.limit or "")
+    limit = limit_headline(result)
     if result.outcome == "no_changes":
         summary = result.summary or result.title
-        text = (texts.LIMITED_NO_CHANGES.format(limit=limit, summary=summary, command=command) if limit
+        text = (texts.LIMITED_NO_CHANGES.format(headline=limit, summary=summary, command=command) if limit
                 else texts.NO_CHANGES.format(summary=summary))
         await ctx.step("report", status.show, Status(text), retries=3)
-        return "finished without changes" + (f" at its {limit} limit" if limit else "")
+        return "finished without changes" + (f" ({limit.lower()})" if limit else "")
 
     pr = await ctx.step("publish", _publish, ctx, gathered, result, retries=3)
 
@@ -142,7 +142,7 @@ async def _conclude(ctx: JobContext, gathered: Gathered, status: StatusComment,
         client = await installation(ctx)
         link = f"[#{pr['number']}]({pr['html_url']})"
         if limit:
-            await status.show(Status(texts.LIMITED.format(limit=limit, pr_link=link, command=command)))
+            await status.show(Status(texts.LIMITED.format(headline=limit, pr_link=link, command=command)))
             return
         headline = texts.DONE_OPENED if pr["created"] else texts.DONE_UPDATED
         await status.show(Status(headline.format(pr_link=link)))
@@ -150,7 +150,7 @@ async def _conclude(ctx: JobContext, gathered: Gathered, status: StatusComment,
 
     await ctx.step("report", report, retries=3)
     return (f"pull request #{pr['number']} {'opened' if pr['created'] else 'updated'}"
-            + (f", stopped at its {limit} limit" if limit else ""))
+            + (f" ({limit.lower()})" if limit else ""))
 
 
 async def _publish(ctx: JobContext, gathered: Gathered, result: WorkResult) -> dict:

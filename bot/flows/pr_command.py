@@ -23,7 +23,7 @@ from bot.flows.status_comment import (
     guarded,
     reaction_target,
 )
-from bot.flows.work import LIMIT_NAMES, WorkRequest, WorkResult, work
+from bot.flows.work import WorkRequest, WorkResult, limit_headline, work
 from bot.sanitize import code_fence, code_span
 from bot.workspace import slugify
 
@@ -116,10 +116,10 @@ async def _conclude(ctx: JobContext, gathered: Gathered, status: StatusComment,
             await reply(ctx, texts.QUESTION_REPLY.format(
                 login=spec["requester"], question=result.question), kind="question")
         return "waiting for an answer to the agent's question"
-    limit = LIMIT_NAMES.get(result.limit or "")
+    limit = limit_headline(result)
     if result.outcome == "no_changes":
         summary = result.summary or result.title
-        text = (texts.LIMITED_NO_CHANGES.format(limit=limit, summary=summary, command=command) if limit
+        text = (texts.LIMITED_NO_CHANGES.format(headline=limit, summary=summary, command=command) if limit
                 else texts.NO_CHANGES_PR.format(summary=summary))
         await ctx.step("report", status.show, Status(text), retries=3)
         if spec.get("comment_kind") == "review_comment":
@@ -130,12 +130,12 @@ async def _conclude(ctx: JobContext, gathered: Gathered, status: StatusComment,
     if own:
         pr = await ctx.step("publish", update_own_pull, ctx, gathered, number, result, retries=3)
         commit = f"[`{result.sha[:7]}`]({pr['html_url']}/commits/{result.sha})"
-        text = (texts.LIMITED_PUSHED.format(limit=limit, commit=commit, command=command) if limit
+        text = (texts.LIMITED_PUSHED.format(headline=limit, commit=commit, command=command) if limit
                 else texts.DONE_PUSHED.format(commit=commit, summary=result.summary))
     else:
         pr = await ctx.step("publish", _open_child_pull, ctx, gathered, result, base, retries=3)
         link = f"[#{pr['number']}]({pr['html_url']})"
-        text = (texts.LIMITED.format(limit=limit, pr_link=link, command=command) if limit
+        text = (texts.LIMITED.format(headline=limit, pr_link=link, command=command) if limit
                 else texts.DONE_CHILD.format(pr_link=link, branch=code_span(base), summary=result.summary))
     await ctx.step("report", status.show, Status(text), retries=3)
     if spec.get("comment_kind") == "review_comment":

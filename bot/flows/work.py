@@ -86,6 +86,7 @@ class WorkResult:
     # The limit (turns, cost, time) the run reached or was wrapping up before: its pull
     # request is a draft, and `/backend continue` goes on.
     limit: str | None = None
+    limit_hit: bool = False  # the limit stopped it (else it wrapped up in the reserve)
 
 
 async def work(ctx: JobContext, gathered: Gathered, request: WorkRequest,
@@ -180,7 +181,7 @@ async def _work(ctx: JobContext, gathered: Gathered, request: WorkRequest,
         return WorkResult("no_changes", workspace.branch, title=entry.title,
                           summary=neutralise_line(entry.task_summary), usage=usage,
                           key_decisions=entry.key_decisions, check_run=live.where(),
-                          limit=result.limit)
+                          limit=result.limit, limit_hit=result.outcome == "bound")
 
     await status.at_stage(texts.STAGE_TESTING)
     tests = await run_repository_tests(workspace.path, sandbox, config)
@@ -204,6 +205,7 @@ async def _work(ctx: JobContext, gathered: Gathered, request: WorkRequest,
         earlier=await _earlier_entries(workspace, entry), usage=usage,
         continued=workspace.continued, tests=tests, key_decisions=entry.key_decisions,
         changed_files=changed, check_run=live.where(), limit=result.limit,
+        limit_hit=result.outcome == "bound",
     )
 
 
@@ -250,6 +252,15 @@ async def _ask(ctx: JobContext, gathered: Gathered, request: WorkRequest, worksp
 
 
 LIMIT_NAMES = {"turns": "turn", "cost": "cost", "time": "time"}
+
+
+def limit_headline(result: WorkResult) -> str | None:
+    """"Stopped at its turn limit", "Wrapped up as it neared its cost limit"; None when no
+    limit was near."""
+    if result.limit is None:
+        return None
+    words = texts.LIMIT_HIT if result.limit_hit else texts.LIMIT_NEARED
+    return words.format(limit=LIMIT_NAMES.get(result.limit, result.limit))
 
 
 def _limit_entry(result: AgentResult, request: WorkRequest, changed: list[str],
