@@ -194,7 +194,7 @@ def test_every_job_kind_a_handler_emits_has_a_flow_and_every_flow_a_trigger():
     emitted: set[str] = set()
     for name in names():
         emitted |= kinds(event_of(name), load(name))
-    for body in ("/backend help", "/backend add a test"):
+    for body in ("/backend help", "/backend add a test", "/backend answer yes"):
         for fixture in ("issue_comment.created.pr", "issue_comment.created.issue"):
             payload = load(fixture)
             payload["comment"]["body"] = body
@@ -207,5 +207,12 @@ def test_every_job_kind_a_handler_emits_has_a_flow_and_every_flow_a_trigger():
 
     # And the engine's own: the report of a job it gave up.
     emitted |= {r.kind for r in abandoned.report(Job(1, "d", "issues", "issue", "k", {}, "running"), "x")}
+    # And the end of a wait for an answer that outlived BOT_ANSWER_WAIT_DAYS.
+    from bot.flows.answer import wait_ended
+    from bot.questions import Question
+
+    question = Question(1, 1, "o/r", 1, "issue", "o/r#1", {"installation_id": 1}, "alice", "?", "b", "main",
+                        None, 0.0, 1.0, "expired", None, None)
+    emitted.add(wait_ended(question, 7).kind)
     assert emitted <= set(KINDS), emitted - set(KINDS)
     assert set(KINDS) <= emitted, set(KINDS) - emitted

@@ -121,17 +121,22 @@ async def ended(ctx: JobContext) -> str:
     return f"the wait for an answer to job {spec['question_job']}'s question expired"
 
 
+def wait_ended(question: Question, wait_days: float) -> JobRequest:
+    """The job that reports a wait ended by time."""
+    spec = {"repo": question.repo, "installation_id": question.spec["installation_id"],
+            "number": question.number, "is_pull": bool(question.spec.get("is_pull")),
+            "requester": question.requester, "question_job": question.job_id,
+            "question": question.question, "wait": wait_text(wait_days)}
+    return JobRequest("wait_ended", question.job_key + "/control", spec)
+
+
 def expiry_sweep(engine: Engine) -> tuple[float, Callable[[], Awaitable[None]]]:
     """The engine's periodic end of expired waits, each reported by a `wait_ended` job."""
     wait_seconds = engine.settings.answer_wait_days * 86_400
 
     async def end_expired_waits() -> None:
         for question in await asyncio.to_thread(engine.questions.expire_due):
-            spec = {"repo": question.repo, "installation_id": question.spec["installation_id"],
-                    "number": question.number, "is_pull": bool(question.spec.get("is_pull")),
-                    "requester": question.requester, "question_job": question.job_id,
-                    "question": question.question, "wait": wait_text(engine.settings.answer_wait_days)}
             await engine.store.submit(f"wait-ended:{question.id}", "wait_ended",
-                                      [JobRequest("wait_ended", question.job_key + "/control", spec)])
+                                      [wait_ended(question, engine.settings.answer_wait_days)])
 
     return min(EXPIRY_SWEEP_SECONDS, max(0.2, wait_seconds / 10)), end_expired_waits
