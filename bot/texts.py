@@ -44,6 +44,7 @@ WAIT_EXPIRED = (
     "again, {retry_hint}."
 )
 WAIT_CANCELLED = "🛑 **Cancelled** while waiting for an answer. To start again, {retry_hint}."
+WAIT_SUPERSEDED = "⏭️ **No longer waiting:** newer work on this thread (job {job_id}) took over."
 STOPPED_WAITING = "🛑 Stopped waiting for an answer to the question of job {job_id}."
 LIMITED = (
     "⏸️ **{headline}.** The work so far is in the draft pull request "

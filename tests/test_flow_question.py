@@ -180,3 +180,15 @@ def test_a_restart_while_waiting_loses_nothing(process_stack):
     assert all(j.state == "succeeded" for j in jobs), [j.error for j in jobs]
     assert_resumed_with_the_answer(stack, "@alice answered:\n\nFormal, please.")
     assert len(stack.sim.pulls(REPO)) == 1
+
+
+def test_new_work_on_the_issue_ends_the_wait(stack):
+    sim = stack.sim
+    number, asking_job = ask_on_a_new_issue(stack)
+    stack.fake.add(*going_on())
+    comment(stack, number, "/backend make it formal")
+    jobs = stack.wait_jobs(2)
+    assert jobs[-1].state == "succeeded", jobs[-1].error
+    assert f"newer work on this thread (job {jobs[-1].id}) took over" in status_of(stack, number, asking_job)
+    assert comment(stack, number, "Formal.").json()["message"] == "Understood; no work to do."
+    assert len(sim.pulls(REPO)) == 1

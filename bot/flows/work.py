@@ -19,11 +19,11 @@ from bot.errors import TransientError, UserFacingError
 from bot.flows.check_run import LiveCheck
 from bot.flows.gather import Gathered
 from bot.flows.services import services
-from bot.flows.status_comment import StatusComment, failure_reason
+from bot.flows.status_comment import Status, StatusComment, failure_reason
 from bot.github import git
 from bot.github.errors import GitError
 from bot.redact import redact
-from bot.sanitize import code_span, neutralise, neutralise_line
+from bot.sanitize import blockquote, code_span, neutralise, neutralise_line
 from bot.worklog import (
     SECTIONS,
     WORKLOG_FILE,
@@ -132,6 +132,8 @@ async def _work(ctx: JobContext, gathered: Gathered, request: WorkRequest,
                 status: StatusComment, live: LiveCheck) -> WorkResult:
     flows = services(ctx)
     config = gathered.repo_config
+    if request.resume_question is None:
+        await _supersede_waits(ctx, status)
     await status.at_stage(texts.STAGE_PREPARING)
     token = await flows.github.installation_token(ctx.job.spec["installation_id"])
     workspace = await flows.workspaces.prepare(
@@ -231,6 +233,19 @@ async def _resumption(ctx: JobContext, request: WorkRequest) -> tuple[str, list[
     # The conversation was too long to keep: a fresh run, told what it asked and the answer.
     return (f"{request.task_prompt}\n\nAn earlier run asked the requester:\n\n{question.question}"
             f"\n\nThe answer:\n\n{question.answer}"), None
+
+
+async def _supersede_waits(ctx: JobContext, status: StatusComment) -> None:
+    """New work on an issue or pull request ends the wait of an earlier question there: a
+    later comment must not resume a conversation this run has overtaken."""
+    spec = ctx.job.spec
+    for question in await asyncio.to_thread(ctx.engine.questions.cancel, spec["repo"], spec["number"]):
+        earlier = StatusComment(ctx, status.number, status.retry_hint, job_id=question.job_id)
+        try:
+            await earlier.show(Status(texts.WAIT_SUPERSEDED.format(job_id=ctx.job.id),
+                                      detail=blockquote(question.question)))
+        except Exception as error:  # a courtesy: the new run goes on
+            ctx.log.warning("could not update the earlier question's status comment: %s", error)
 
 
 async def _ask(ctx: JobContext, gathered: Gathered, request: WorkRequest, workspace: Workspace,
