@@ -45,6 +45,7 @@ WAIT_EXPIRED = (
 )
 WAIT_CANCELLED = "🛑 **Cancelled** while waiting for an answer. To start again, {retry_hint}."
 WAIT_SUPERSEDED = "⏭️ **No longer waiting:** newer work on this thread (job {job_id}) took over."
+STATUS_WAITING = "❓ Job {job_id}'s question waits for an answer from @{login} (asked {since})."
 STOPPED_WAITING = "🛑 Stopped waiting for an answer to the question of job {job_id}."
 LIMITED = (
     "⏸️ **{headline}.** The work so far is in the draft pull request "

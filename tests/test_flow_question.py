@@ -130,15 +130,19 @@ def test_a_hostile_answer_reaches_the_model_without_what_github_hides_and_nowher
 def test_cancel_ends_the_wait_and_a_later_comment_does_nothing(stack):
     sim = stack.sim
     number, asking_job = ask_on_a_new_issue(stack)
+    comment(stack, number, "/backend status")
+    stack.wait_jobs(2)
+    assert any(f"Job {asking_job}'s question waits for an answer from @alice" in c["body"]
+               for c in sim.comments_on(REPO, number))
     comment(stack, number, "/backend cancel")
-    (_, cancel) = stack.wait_jobs(2)
+    cancel = stack.wait_jobs(3)[-1]
     assert cancel.state == "succeeded"
     assert "Cancelled** while waiting for an answer" in status_of(stack, number, asking_job)
     assert any(f"Stopped waiting for an answer to the question of job {asking_job}" in c["body"]
                for c in sim.comments_on(REPO, number))
     assert comment(stack, number, "Formal.").json()["message"] == "Understood; no work to do."
     comment(stack, number, "/backend answer Formal.")
-    jobs = stack.wait_jobs(3)
+    jobs = stack.wait_jobs(4)
     assert jobs[-1].result == "no question waiting"
     assert any("Nothing to answer" in c["body"] for c in sim.comments_on(REPO, number))
     assert len(stack.fake.requests) == 2 and sim.pulls(REPO) == []

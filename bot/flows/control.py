@@ -105,6 +105,11 @@ async def _status(ctx: JobContext, gathered) -> str:
         state = job.state + (f": {job.error}" if job.error and job.state == "failed" else "")
         lines.append(f"| {job.id} | {job.kind} | {state} | @{job.spec.get('requester', '?')} | "
                      f"{_ago(since)} |")
+    question = await asyncio.to_thread(ctx.engine.questions.waiting, ctx.job.spec["repo"],
+                                       ctx.job.spec["number"])
+    if question is not None:
+        lines.append("\n" + texts.STATUS_WAITING.format(
+            login=question.requester, job_id=question.job_id, since=_ago(question.created_at)))
     return "\n".join(lines)
 
 
