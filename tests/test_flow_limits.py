@@ -55,6 +55,9 @@ def start_and_hit_the_limit(stack: Stack) -> tuple[int, dict]:
     status = status_comment(stack, number, job.id)
     assert "Stopped at its turn limit" in status and "/backend continue" in status
     assert f"#{pr['number']}" in status
+    head = sim.branches(REPO)[pr["head"]["ref"]]
+    (check,) = [c for c in sim.check_runs.values() if c["name"] == "backend-bot" and c["head_sha"] == head]
+    assert check["conclusion"] == "neutral" and "unfinished (the turns limit)" in check["output"]["title"]
     return number, pr
 
 
