@@ -99,5 +99,11 @@ CONFIG_INVALID = (
     "⚠️ backend-bot did not start: `.github/backend.yml` on the default branch is not valid.\n\n"
     "{problems}\n\nFix the file on the default branch, then {retry_hint}."
 )
-QUESTION_COMMENT = "{marker}\n❓ @{login}, before going on the agent asks:\n\n{question}"
-QUESTION_REPLY = "❓ @{login}, before going on the agent asks:\n\n{question}"
+QUESTION_COMMENT = (
+    "{marker}\n❓ @{login}, before going on the agent asks:\n\n{question}\n\n"
+    "*Reply with your answer in a comment: the run goes on where it stopped.*"
+)
+QUESTION_REPLY = (
+    "❓ @{login}, before going on the agent asks:\n\n{question}\n\n"
+    "*Reply with your answer in a comment: the run goes on where it stopped.*"
+)
