@@ -196,3 +196,26 @@ def test_new_work_on_the_issue_ends_the_wait(stack):
     assert f"newer work on this thread (job {jobs[-1].id}) took over" in status_of(stack, number, asking_job)
     assert comment(stack, number, "Formal.").json()["message"] == "Understood; no work to do."
     assert len(sim.pulls(REPO)) == 1
+
+
+def test_a_question_on_a_pull_request_resumes_on_the_branch_it_asked_from(stack):
+    sim = stack.sim
+    number = sim.add_pull(REPO, "feature/totals", title="Totals", user="alice", files={"totals.py": "TOTAL = 1\n"})
+    stack.fake.add(tool_use("Write", file_path="totals.py", content="TOTAL = 2\n"), ask("Two or three?"))
+    comment(stack, number, "/backend bump the total")
+    (asking,) = stack.wait_jobs(1)
+    assert asking.state == "succeeded" and "question" in asking.result, asking.error
+    assert "Waiting for an answer from @alice" in status_of(stack, number, asking.id)
+    # The branch is named after the asking job; the work so far is on it.
+    branch = f"backend/pr-{number}-bump-the-total-{asking.id}"
+    assert sim.read_file(REPO, "totals.py", ref=branch) == "TOTAL = 2\n"
+    stack.fake.add(tool_use("Write", file_path="totals.py", content="TOTAL = 3\n"),
+                   finish(title="Bump the total to three", task_summary="TOTAL is 3 now."))
+    comment(stack, number, "Three.")
+    jobs = stack.wait_jobs(3)
+    assert jobs[-1].kind == "pr_command" and jobs[-1].state == "succeeded", jobs[-1].error
+    assert_resumed_with_the_answer(stack, "@alice answered:\n\nThree.")
+    (child,) = [p for p in sim.pulls(REPO) if p["number"] != number]
+    assert child["head"]["ref"] == branch and child["base"]["ref"] == "feature/totals"
+    assert sim.read_file(REPO, "totals.py", ref=branch) == "TOTAL = 3\n"
+    assert sim.read_file(REPO, "totals.py", ref="feature/totals") == "TOTAL = 1\n"
