@@ -100,10 +100,13 @@ def test_a_writer_may_answer_with_the_command_and_a_reader_may_not(stack):
     stack.wait_jobs(2)
     assert any("Sorry @mallory" in c["body"] for c in sim.comments_on(REPO, number))
     assert "Waiting for an answer" in status_of(stack, number, asking_job)
+    comment(stack, number, "/backend answer <!-- nothing a reader sees -->")
+    stack.wait_jobs(3)
+    assert any("The answer is empty" in c["body"] for c in sim.comments_on(REPO, number))
     sim.add_user("bob", permission="write", repo=REPO)
     stack.fake.add(*going_on())
     comment(stack, number, "/backend answer Formal.\nAnd short.", sender="bob")
-    jobs = stack.wait_jobs(4)
+    jobs = stack.wait_jobs(5)
     assert jobs[-1].kind == "issue" and jobs[-1].state == "succeeded", jobs[-1].error
     assert_resumed_with_the_answer(stack, "@bob answered:\n\nFormal.\nAnd short.")
     assert len(sim.pulls(REPO)) == 1

@@ -40,11 +40,11 @@ def _summary(question: Question) -> dict:
     return summary
 
 
-def resumed_spec(question: dict, answer_job_id: int) -> dict:
+def resumed_spec(question: dict) -> dict:
     """The spec of the job that resumes a question's conversation: the asking job's, on its
-    branch."""
+    branch (bot.flows.work.RESUME_KEYS)."""
     return {**question["spec"], "resume_question": question["id"], "branch": question["branch"],
-            "base_branch": question["base_branch"], "answer_job": answer_job_id}
+            "base_branch": question["base_branch"]}
 
 
 def wait_text(days: float) -> str:
@@ -84,6 +84,8 @@ async def run(ctx: JobContext) -> str:
         return "refused"
     answer = strip_hidden(spec["instruction"]).strip()[:MAX_ANSWER_CHARS]
     if not answer:
+        if plain:  # nothing GitHub shows its readers: not an answer
+            return "an empty comment answers nothing"
         await reply(ctx, texts.EMPTY_ANSWER.format(command=gathered.repo_config.command), kind="answer")
         return "empty answer"
 
@@ -100,7 +102,7 @@ async def run(ctx: JobContext) -> str:
     # Keyed by the question: a replay after a crash submits the resumed job once.
     ((job_id, _),) = await ctx.step("resume", ctx.engine.store.submit, f"answer:{question['id']}", "answer",
                                     [JobRequest(question["kind"], question["job_key"],
-                                                resumed_spec(question, ctx.job.id))])
+                                                resumed_spec(question))])
     status = StatusComment(ctx, number, gathered.retry_hint(issue=not spec.get("is_pull")),
                            job_id=question["job_id"])
     await ctx.step("report", status.show, Status(
