@@ -12,7 +12,8 @@ Each end is one conditional UPDATE, so two machines never both take one answer.
 
 The conversation is the agent's own (the task, tool calls and results, the workspace's text);
 it never holds a secret, since the agent never sees one. It is capped: a longer one is not
-kept, and its answer starts a fresh run told the question and the answer instead.
+kept, and its answer starts a fresh run told the question and the answer instead. A wait that
+ends without an answer drops its conversation.
 """
 
 from __future__ import annotations
@@ -127,7 +128,8 @@ class QuestionStore:
         conn = self.database.connection()
         with self.database.transaction(conn):
             conn.execute(self.database.sql(
-                "UPDATE bot_questions SET state = ?, ended_at = ? WHERE repo = ? AND number = ? AND state = ?"),
+                "UPDATE bot_questions SET state = ?, ended_at = ?, messages = NULL "
+                "WHERE repo = ? AND number = ? AND state = ?"),
                 (CANCELLED, now, spec["repo"], spec["number"], WAITING))
             conn.execute(self.database.sql(
                 "INSERT INTO bot_questions (job_id, repo, number, kind, job_key, spec, requester, question, "
@@ -182,9 +184,13 @@ class QuestionStore:
              answered_by: str | None = None) -> bool:
         conn = self.database.connection()
         with self.database.transaction(conn):
+            # A wait that ends without an answer never resumes: its conversation goes. An
+            # answered one keeps it for the resumed job (run again after a crash).
             cursor = conn.execute(self.database.sql(
-                "UPDATE bot_questions SET state = ?, answer = ?, answered_by = ?, ended_at = ? "
-                "WHERE id = ? AND state = ?"), (state, answer, answered_by, time.time(), question_id, WAITING))
+                "UPDATE bot_questions SET state = ?, answer = ?, answered_by = ?, ended_at = ?, "
+                "messages = CASE WHEN ? THEN messages ELSE NULL END "
+                "WHERE id = ? AND state = ?"),
+                (state, answer, answered_by, time.time(), state == ANSWERED, question_id, WAITING))
             changed = cursor.rowcount == 1
         if changed:
             self._changed()

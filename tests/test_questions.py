@@ -64,13 +64,14 @@ def test_an_answer_is_taken_once_and_ends_the_wait(store):
     assert not store.answer(question.id, "@bob answered:\n\nno", "bob")
     taken = store.get(question.id)
     assert taken.state == "answered" and taken.answer.endswith("yes") and taken.answered_by == "alice"
+    assert taken.messages == CONVERSATION  # the resumed job reads it
     assert store.waiting("acme/widgets", 7) is None and store.awaited() == {}
 
 
 def test_a_newer_question_or_a_cancel_ends_the_wait(store):
     older = ask(store, job_id=1)
     newer = ask(store, job_id=2)
-    assert store.get(older.id).state == "cancelled"
+    assert store.get(older.id).state == "cancelled" and store.get(older.id).messages is None
     assert store.waiting("acme/widgets", 7) == newer
     assert [q.id for q in store.cancel("acme/widgets", 7)] == [newer.id]
     assert store.cancel("acme/widgets", 7) == []
@@ -83,6 +84,7 @@ def test_waits_past_their_deadline_expire_once(store):
     assert [q.id for q in store.expire_due(now=due.deadline + 1)] == [due.id]
     assert store.expire_due(now=due.deadline + 1) == []
     assert store.get(due.id).state == "expired" and store.get(later.id).state == "waiting"
+    assert store.get(due.id).messages is None and store.get(later.id).messages == CONVERSATION
 
 
 def test_a_conversation_too_long_to_keep_is_not_kept(store, monkeypatch):
