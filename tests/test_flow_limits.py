@@ -126,3 +126,21 @@ def test_the_issue_s_words_in_the_bot_s_entry_are_neutralised(stack):
     for text in (pr["title"], pr["body"], log):
         # Neutralised as code: no mention, no closing keyword GitHub would act on.
         assert not re.search(r"(?<!`)@bob", text) and "fixes #99" not in text
+
+
+def test_a_cost_limit_ends_in_a_draft_pull_request_too(stack):
+    sim = stack.sim
+    sim.commit(REPO, "main", {".github/backend.yml": "max_cost_usd: 0.01\n"}, message="A small budget")
+    number = sim.add_issue(REPO, "Add greet", "", user="alice")
+    dear = {"input_tokens": 4_000, "output_tokens": 100}  # $0.0045 a turn on haiku
+    stack.fake.add(
+        tool_use("Write", file_path="greet.py", content="def greet():\n    return 'hi'\n", usage=dear),
+        *[tool_use("Read", file_path="greet.py", usage=dear) for _ in range(2)],
+    )
+    stack.deliver("issues", sim.event_issues_labeled(REPO, number, "backend", sender="alice"))
+    (job,) = stack.wait_jobs(1)
+    assert job.state == "succeeded" and job.result.endswith("(stopped at its cost limit)"), job.error
+    (pr,) = sim.pulls(REPO)
+    assert pr["draft"]
+    assert "Stopped at its cost limit" in status_comment(stack, number, job.id)
+    assert "cost limit reached" in sim.read_file(REPO, "BACKEND_WORK_LOG.md", ref=pr["head"]["ref"])
