@@ -6,11 +6,13 @@ from dataclasses import dataclass
 
 COMMAND_WORD = "backend"
 CONTROL_COMMANDS = frozenset({"help", "status", "cancel", "retry"})
+# Command words that start a round of work with no instruction of their own.
+ROUND_COMMANDS = frozenset({"update"})
 
 
 @dataclass(frozen=True)
 class Command:
-    # "help", "status", "cancel", "retry", or "work" for an instruction.
+    # "help", "status", "cancel", "retry", "update", or "work" for an instruction.
     name: str
     instruction: str
 
@@ -27,7 +29,8 @@ def parse_command(body: str | None, word: str = COMMAND_WORD) -> Command | None:
         if rest and not rest[0].isspace():
             continue  # "/backendish" is somebody else's command
         first, _, _ = rest.strip().partition(" ")
-        if first.lower() in CONTROL_COMMANDS and rest.strip().lower() == first.lower():
+        if (first.lower() in CONTROL_COMMANDS | ROUND_COMMANDS
+                and rest.strip().lower() == first.lower()):
             return Command(first.lower(), "")
         # The instruction is the rest of the line plus the lines below it.
         instruction = "\n".join([rest.strip(), *lines[index + 1:]]).strip()

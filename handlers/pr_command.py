@@ -1,7 +1,8 @@
 """`/backend …` in a comment: work on a pull request (or issue), or a control command.
 
 Control commands (help, status, cancel, retry) get a key of their own, so `/backend cancel`
-does not wait behind the very job it is meant to stop.
+does not wait behind the very job it is meant to stop. `/backend update` is a round of work on
+the pull request (kind `update`), in line with the others.
 """
 
 from __future__ import annotations
@@ -29,6 +30,10 @@ def _request(delivery: Delivery, number: int, comment: dict, *, is_pull: bool,
         "instruction": command.instruction,
         **where,
     }
+    if command.name == "update":
+        # On an issue the job only explains itself: nothing to acknowledge first.
+        return JobRequest(kind="update", key=job_key(repo, number),
+                          spec={**spec, "trigger": "command"}, acknowledge=is_pull)
     if command.name != "work":
         return JobRequest(kind="control", key=job_key(repo, number) + "/control", spec=spec)
     return JobRequest(kind="pr_command", key=job_key(repo, number), spec=spec, acknowledge=True)

@@ -9,11 +9,13 @@ puts the real outcome beside what the agent says it tested.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
-from bot import texts
+from bot import branch_merge, texts
 from bot.agent import Sandbox, limits_for, run_agent
 from bot.agent.repo_tests import run_repository_tests, with_bot_tests
+from bot.branch_merge import UnusableLog
 from bot.engine import JobContext
 from bot.errors import TransientError, UserFacingError
 from bot.flows.gather import Gathered
@@ -33,6 +35,7 @@ from bot.worklog import (
     read_worklog,
     render_entry_body,
 )
+from bot.worklog_merge import WorklogConflict
 from bot.workspace import (
     JOB_TRAILER,
     Identity,
@@ -60,11 +63,18 @@ class WorkRequest:
     base_branch: str
     task_prompt: str
     trigger: str  # "#42", for the log entry's heading
+    # Set for an `update` round: `origin/<merge_from>` is merged into the branch first and the
+    # round's commit is that merge; the agent resolves the conflicts, and `conflict_task`
+    # gives its task from the conflicted paths (then `task_prompt` is unused).
+    merge_from: str | None = None
+    conflict_task: Callable[[list[str]], str] | None = None
 
 
 @dataclass
 class WorkResult:
-    outcome: str  # "committed" | "no_changes" | "question"
+    # "committed" | "no_changes" | "question"; an update round also "up_to_date",
+    # "merged" (no conflict for the agent: merged by the bot alone), "unresolved"
+    outcome: str
     branch: str
     sha: str | None = None
     title: str = ""
@@ -77,6 +87,8 @@ class WorkResult:
     tests: dict | None = None
     key_decisions: str = ""  # the agent's answers (a review round's `Comment N: …`)
     changed_files: list[str] = field(default_factory=list)
+    conflicts: list[str] = field(default_factory=list)  # an update round's conflicted paths
+    reason: str = ""  # why an update round's conflicts are left unresolved
 
 
 async def work(ctx: JobContext, gathered: Gathered, request: WorkRequest,
@@ -88,7 +100,11 @@ async def work(ctx: JobContext, gathered: Gathered, request: WorkRequest,
         # Jobs of different keys can target one branch (the issue's run and a command on its
         # pull request): one of them at a time, so no push loses another's commit.
         async with ctx.engine.guard.hold(f"branch:{ctx.job.spec['repo']}:{request.branch}"):
-            return asdict(await _work(ctx, gathered, request, status))
+            try:
+                return asdict(await _work(ctx, gathered, request, status))
+            finally:
+                if request.merge_from:  # committed, or given up: no merge left in progress
+                    await branch_merge.abort(services(ctx).workspaces.workspace_path(ctx.job.id))
 
     ticker = asyncio.create_task(status.keep_fresh(), name=f"status-job-{ctx.job.id}")
     try:
@@ -114,6 +130,17 @@ async def _work(ctx: JobContext, gathered: Gathered, request: WorkRequest,
     if workspace.continued and await head_trailer(workspace) == str(ctx.job.id):
         ctx.log.info("this job's commit is already on %s; reusing it", workspace.branch)
         return await _already_committed(workspace)
+    identity = Identity(gathered.bot_login, gathered.bot_email)
+    conflicts: list[str] = []
+    task_prompt = request.task_prompt
+    if request.merge_from:
+        started = await _start_merge(ctx, request.merge_from, workspace, identity,
+                                     protected={gathered.default_branch, request.base_branch})
+        if isinstance(started, WorkResult):
+            return started
+        conflicts = started.conflicts
+        assert request.conflict_task is not None  # the two come together
+        task_prompt = request.conflict_task(conflicts)
 
     sandbox = Sandbox.from_settings(
         workspace.path, ctx.settings, network=config.network,
@@ -121,7 +148,7 @@ async def _work(ctx: JobContext, gathered: Gathered, request: WorkRequest,
     await status.at_stage(texts.STAGE_PLANNING)
     result = await run_agent(
         client=flows.model_client(), model=config.model or ctx.settings.anthropic_model,
-        workspace=workspace.path, task_prompt=request.task_prompt, sandbox=sandbox,
+        workspace=workspace.path, task_prompt=task_prompt, sandbox=sandbox,
         limits=limits_for(config), on_todos=status.progress, trigger=request.trigger,
     )
     # Whatever the outcome: a run that stopped is the one a reader most wants to follow.
@@ -129,12 +156,22 @@ async def _work(ctx: JobContext, gathered: Gathered, request: WorkRequest,
                             result.messages, result.turn_usage)
     usage = asdict(result.usage)
     if result.outcome == "question":
-        return WorkResult("question", workspace.branch, question=result.question, usage=usage)
+        return WorkResult("question", workspace.branch, question=result.question, usage=usage,
+                          conflicts=conflicts)
     if result.outcome == "error" and result.transient:
         raise ModelUnavailable(result.reason or "the model service is unavailable")
     if result.outcome != "finished" or result.entry is None:
+        if conflicts:  # the flow names the files on the pull request
+            return WorkResult("unresolved", workspace.branch, usage=usage, conflicts=conflicts,
+                              reason=result.reason or "the agent stopped without finishing")
         raise UserFacingError(result.reason or "the agent stopped without finishing")
     entry = result.entry
+    if conflicts:
+        # The bot's own check, whatever the agent says: nothing conflicted goes in unresolved.
+        left = await branch_merge.unresolved(workspace.path, conflicts)
+        if left:
+            return WorkResult("unresolved", workspace.branch, usage=usage, conflicts=left,
+                              reason="the agent finished with these files still conflicted")
     changed = await changed_files(workspace)
     if not changed:
         return WorkResult("no_changes", workspace.branch, title=entry.title,
@@ -152,7 +189,9 @@ async def _work(ctx: JobContext, gathered: Gathered, request: WorkRequest,
     await status.at_stage(texts.STAGE_PUSHING)
     requester = ctx.job.spec["requester"]
     message = _commit_message(entry, requester, gathered.requester_id, ctx.job.id)
-    sha = await commit_all(workspace, message, Identity(gathered.bot_login, gathered.bot_email))
+    if request.merge_from:  # MERGE_HEAD makes the commit a merge: the branch's head, then theirs
+        message = f"Merge {request.merge_from} into {workspace.branch}\n\n{message}"
+    sha = await commit_all(workspace, message, identity)
     # A token minted now: the agent may have outlived the first one.
     token = await flows.github.installation_token(ctx.job.spec["installation_id"])
     await push_branch(workspace, token,
@@ -162,8 +201,33 @@ async def _work(ctx: JobContext, gathered: Gathered, request: WorkRequest,
         entry_body=render_entry_body(entry), summary=neutralise_line(entry.task_summary),
         earlier=await _earlier_entries(workspace, entry), usage=usage,
         continued=workspace.continued, tests=tests, key_decisions=entry.key_decisions,
-        changed_files=changed,
+        changed_files=changed, conflicts=conflicts,
     )
+
+
+async def _start_merge(ctx: JobContext, source: str, workspace: Workspace, identity: Identity,
+                       *, protected: set[str]) -> branch_merge.MergeStart | WorkResult:
+    """An update round's merge, begun; the round's result already when no agent is needed."""
+    if not workspace.continued:
+        raise UserFacingError(f"the branch {workspace.branch} is gone")
+    try:
+        started = await branch_merge.begin(workspace.path, f"origin/{source}", identity.env())
+    except (WorklogConflict, UnusableLog) as refusal:
+        return WorkResult("unresolved", workspace.branch, conflicts=[WORKLOG_FILE],
+                          reason=str(refusal))
+    if started.up_to_date:
+        return WorkResult("up_to_date", workspace.branch)
+    if started.conflicts:
+        return started
+    message = (f"Merge {source} into {workspace.branch}\n\n"
+               f"No conflict but the work log's, combined entry by entry.\n\n"
+               f"{JOB_TRAILER}: {ctx.job.id}\n")
+    await git.run_git(["commit", "--quiet", "--no-verify", "-F", "-"], cwd=workspace.path,
+                      env=identity.env(), input=message)
+    sha = (await git.run_git(["rev-parse", "HEAD"], cwd=workspace.path)).strip()
+    token = await services(ctx).github.installation_token(ctx.job.spec["installation_id"])
+    await push_branch(workspace, token, protected=protected | {source})
+    return WorkResult("merged", workspace.branch, sha=sha, continued=True)
 
 
 async def _already_committed(workspace: Workspace) -> WorkResult:
