@@ -116,7 +116,7 @@ def test_an_agent_that_cannot_resolve_leaves_the_branch_and_one_comment_names_th
                           testing_performed="None."))
 
     push = merge_first(stack, first["number"])
-    _, update = push_and_wait(stack, push)
+    _, update = push_and_wait(stack, push, delivery_id="push-1")
     assert update.state == "succeeded", update.error
     assert update.result.startswith("not merged: 1 conflicting file(s) left for a person"), update.result
     assert sim.branches(REPO)[branch] == head and bot_pushes(stack) == pushes
@@ -124,6 +124,10 @@ def test_an_agent_that_cannot_resolve_leaves_the_branch_and_one_comment_names_th
     assert "- `greeting.txt`" in comment["body"]
     assert "`/backend update`" in comment["body"]
     assert sim.pull_json(REPO, number)["mergeable"] is False
+
+    # The same push delivered again under a new id: no second round for the same main.
+    (again,) = push_and_wait(stack, push, delivery_id="push-1-redelivered")
+    assert f"update round already made as job {update.id}" in again.result, again.result
 
     # The default branch moves again: one more round (a new head), which ends on a question;
     # the same comment says so, and the rounds' status stays one comment too.

@@ -167,6 +167,6 @@ async def _hand_to_update(ctx: JobContext, found: Found, number: int, started: M
         f"update:{spec['repo']}#{number}:{started.target_sha}", "update", [request])
     shown = ", ".join(repr(name) for name in started.conflicts[:3])
     more = f" and {len(started.conflicts) - 3} more" if len(started.conflicts) > 3 else ""
-    queued = "queued" if new else "already queued"
+    queued = "queued" if new else "already made"  # for this default head, by an earlier push
     return (f"conflicts with {found.default_branch} in {shown}{more}: update round {queued} "
             f"as job {job_id}")

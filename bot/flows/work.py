@@ -173,7 +173,9 @@ async def _work(ctx: JobContext, gathered: Gathered, request: WorkRequest,
             return WorkResult("unresolved", workspace.branch, usage=usage, conflicts=left,
                               reason="the agent finished with these files still conflicted")
     changed = await changed_files(workspace)
-    if not changed:
+    # A merge is committed even when its resolution is the branch's own tree: the base's head
+    # becomes a parent, which is what makes the pull request mergeable.
+    if not changed and not conflicts:
         return WorkResult("no_changes", workspace.branch, title=entry.title,
                           summary=neutralise_line(entry.task_summary), usage=usage,
                           key_decisions=entry.key_decisions)
