@@ -87,8 +87,8 @@ UPDATE_NOT_OURS = (
 )
 UPDATE_UP_TO_DATE = "✅ **Up to date.** This pull request already has everything on {base}: nothing to merge."
 UPDATE_MERGED = (
-    "✅ **Done.** Merged {base} into this pull request in {commit}; nothing conflicted but the "
-    "work log, combined entry by entry."
+    "✅ **Done.** Merged {base} into this pull request in {commit}, with no conflict for the "
+    "agent to resolve (the work log, when it conflicts, is combined entry by entry)."
 )
 UPDATE_RESOLVED = "✅ **Done.** Merged {base} into this pull request in {commit}, the conflicts resolved: {summary}"
 UPDATE_LEFT = "⚠️ **Not merged:** the conflicts with {base} need a person; the comment below names the files."

@@ -171,6 +171,18 @@ def test_backend_update_on_demand_on_a_bot_pull_request(stack):
     assert again.result == "already up to date with main"
     assert len(stack.fake.requests) == requests and sim.branches(REPO)[branch] == new_head
 
+    # Main moves without a conflict: the bot merges it alone, still no agent run.
+    sim.commit(REPO, "main", {"README.md": "# widgets, documented\n"})
+    main = sim.branches(REPO)["main"]
+    stack.deliver("issue_comment", sim.event_issue_comment_created(
+        REPO, number, "/backend update", sender="alice"))
+    (clean,) = stack.wait_jobs(done + 3)[done + 2:]
+    assert clean.result.startswith(f"merged main into #{number} in "), clean.result
+    merged = sim.branches(REPO)[branch]
+    assert stack.git("rev-list", "--parents", "-n1", merged).split() == [merged, new_head, main]
+    assert stack.git("log", "-1", "--format=%B", merged).startswith(f"Merge main into {branch}\n")
+    assert len(stack.fake.requests) == requests
+
 
 def test_backend_update_on_someone_elses_pull_request_is_answered_and_does_nothing(stack):
     sim = stack.sim

@@ -221,9 +221,9 @@ async def _start_merge(ctx: JobContext, source: str, workspace: Workspace, ident
         return WorkResult("up_to_date", workspace.branch)
     if started.conflicts:
         return started
-    message = (f"Merge {source} into {workspace.branch}\n\n"
-               f"No conflict but the work log's, combined entry by entry.\n\n"
-               f"{JOB_TRAILER}: {ctx.job.id}\n")
+    combined = (f"{WORKLOG_FILE} was combined entry by entry: the entries of {source} as they "
+                f"are, then the ones this branch added.\n\n" if started.worklog_combined else "")
+    message = f"Merge {source} into {workspace.branch}\n\n{combined}{JOB_TRAILER}: {ctx.job.id}\n"
     await git.run_git(["commit", "--quiet", "--no-verify", "-F", "-"], cwd=workspace.path,
                       env=identity.env(), input=message)
     sha = (await git.run_git(["rev-parse", "HEAD"], cwd=workspace.path)).strip()
