@@ -1,6 +1,6 @@
 """How much of the agent's input is served from the prompt cache, over a scripted 20-turn run.
 
-    .venv/bin/python bench/tokens.py [--turns 20] [--verbose]
+    .venv/bin/python bench/tokens.py [--turns 20] [--long-turns 100] [--verbose]
 
 The run is real (the agent loop, real tools on a temporary git repository, the sandbox when
 bubblewrap is present); only the model is a fake on 127.0.0.1. The fake applies Anthropic's
@@ -17,6 +17,11 @@ It prints the share of input tokens read from the cache for a cold start (nothin
 and for a warm start (a second run, when the static tools + system prefix is cached by an
 earlier job, as on a busy bot). Target: at least 90 %. Minimum cacheable lengths (1024-4096
 tokens by model) are not modelled.
+
+Then a long run (`--long-turns`, 100 by default): every turn reads a 4-8 KB file, so without
+context editing each request re-sends all earlier output and the input grows with the square
+of the turns. It prints the total input tokens, the share read from the cache and the largest
+prompt, with the loop's trimming of old tool output and without it.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ import json
 import shutil
 import sys
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -177,15 +183,34 @@ def script(turns: int) -> list[dict]:
     return [*tool_turns, finish("Validate refund totals", files_modified="- `orders/refunds.py`\n- `tests/test_refunds.py`")]
 
 
-async def one_run(cache: CacheModel, repo: Path, turns: int, task: str):
-    with FakeAnthropic(script(turns), usage_fn=cache.usage) as fake:
+LONG_FILES = 25
+
+
+def build_long_repo(root: Path) -> Path:
+    """Files of 4-8 KB, different sizes, for the long run to read one per turn."""
+    files = {}
+    for i in range(LONG_FILES):
+        size = 4_000 + (i * 1_337) % 4_000
+        line = f"record {i}: " + "status=ok latency_ms=12 region=eu-west " * 2 + "\n"
+        files[f"logs/part{i:02d}.txt"] = (line * (size // len(line) + 1))[:size]
+    return make_repo(root, files)
+
+
+def long_script(turns: int) -> list[dict]:
+    reads = [tool_use("Read", file_path=f"logs/part{i % LONG_FILES:02d}.txt") for i in range(turns - 1)]
+    return [*reads, finish("Summarise the logs")]
+
+
+async def one_run(cache: CacheModel, repo: Path, turns: int, task: str, *, steps: list[dict] | None = None,
+                  limits: Limits | None = None):
+    with FakeAnthropic(steps or script(turns), usage_fn=cache.usage) as fake:
         result = await run_agent(
             client=fake.client(),
             model="claude-haiku-4-5",
             workspace=repo,
             task_prompt=local_task(task),
             sandbox=Sandbox(repo, allow_unsandboxed=shutil.which("bwrap") is None),
-            limits=Limits(max_turns=turns + 5, max_cost_usd=100),
+            limits=limits or Limits(max_turns=turns + 5, max_cost_usd=100),
         )
     assert result.outcome == "finished", result.reason
     return result
@@ -210,7 +235,25 @@ def report(label: str, result, cache: CacheModel, first_turn: int, verbose: bool
     return share
 
 
-async def main(turns: int, verbose: bool) -> int:
+async def long_runs(turns: int) -> None:
+    """The same long run without and with trimming old tool output, each from a cold cache."""
+    trimming = Limits(max_turns=turns + 5, max_cost_usd=1_000)
+    never = replace(trimming, trim_trigger_chars=10**12)
+    for label, limits in (("without trimming", never), ("with trimming", trimming)):
+        cache = CacheModel()
+        with tempfile.TemporaryDirectory(prefix="bench-tokens-long-") as tmp:
+            result = await one_run(cache, build_long_repo(Path(tmp) / "repo"), turns, "Summarise the logs.",
+                                   steps=long_script(turns), limits=limits)
+        usage = result.usage
+        largest = max(turn["total"] for turn in cache.turns)
+        print(
+            f"{turns} turns {label}: {usage.total_input_tokens:,} input tokens, "
+            f"{usage.cache_hit_ratio:.1%} read from cache, largest prompt {largest:,} tokens, "
+            f"cost ${usage.cost_usd:.2f}"
+        )
+
+
+async def main(turns: int, verbose: bool, long_turns: int) -> int:
     cache = CacheModel()
     with tempfile.TemporaryDirectory(prefix="bench-tokens-") as tmp:
         cold = await one_run(
@@ -224,12 +267,15 @@ async def main(turns: int, verbose: bool) -> int:
         warm_share = report("warm start", warm, cache, start, verbose)
     met = cold_share >= TARGET
     print(f"target >= {TARGET:.0%} (cold start): {'met' if met else 'MISSED'}; warm start {warm_share:.1%}")
+    if long_turns:
+        await long_runs(long_turns)
     return 0 if met else 1
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--turns", type=int, default=20)
+    parser.add_argument("--long-turns", type=int, default=100, help="0: no long run")
     parser.add_argument("--verbose", action="store_true")
     args = parser.parse_args()
-    raise SystemExit(asyncio.run(main(args.turns, args.verbose)))
+    raise SystemExit(asyncio.run(main(args.turns, args.verbose, args.long_turns)))

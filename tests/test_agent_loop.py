@@ -302,3 +302,67 @@ def test_retry_window_counts_every_backoff_at_its_cap_and_every_later_connection
     limits = Limits(retries=4, backoff_base=1.0, backoff_max=5.0, connect_timeout=4.0)
     assert limits.retry_window() == (1 + 2 + 4 + 5) + 4 * 4.0
     assert Limits(retries=0).retry_window() == 0
+
+
+async def test_on_tool_call_hears_each_call_before_it_runs(repo):
+    heard = []
+    script = [tool_uses(("Read", {"file_path": "app.py"}), ("Glob", {"pattern": "*.py"})), finish()]
+    with FakeAnthropic(script) as fake:
+        result = await run(fake, repo, on_tool_call=lambda name, args: heard.append((name, args)))
+    assert result.outcome == "finished"
+    assert [name for name, _ in heard] == ["Read", "Glob", "FinishWork"]
+    assert heard[0][1] == {"file_path": "app.py"}
+
+
+def _results_of(message):
+    content = message["content"]
+    return [] if isinstance(content, str) else [b for b in content if b.get("type") == "tool_result"]
+
+
+async def test_old_tool_output_is_trimmed_in_jumps_keeping_the_cached_prefix_stable(repo):
+    (repo / "big.txt").write_text("".join(f"{i:04d} " + "x" * 50 + "\n" for i in range(90)))
+    turns = 30
+    limits = Limits(retries=2, trim_trigger_chars=40_000, trim_keep_turns=2)
+    keep = limits.trim_keep_turns
+    script = [tool_use("Read", file_path="big.txt") for _ in range(turns)] + [finish()]
+    with FakeAnthropic(script) as fake:
+        result = await run(fake, repo, limits)
+    assert result.outcome == "finished", result.reason
+    one_output = len(_results_of(result.messages[2])[0]["content"])
+    assert 5_000 < one_output < 6_000
+
+    jumps = 0
+    for n, request in enumerate(fake.requests):
+        messages = request["messages"]
+        with_results = [m for m in messages if _results_of(m)]
+        kept = [b for m in with_results for b in _results_of(m) if not b["content"].startswith("[output trimmed")]
+        # The last turns' output is always there, whole; every call still has its result.
+        assert [b["content"] for m in with_results[-keep:] for b in _results_of(m)] == [
+            b["content"] for b in kept[-len(with_results[-keep:]):]]
+        assert all(len(b["content"]) == one_output for b in kept)
+        for i, message in enumerate(messages):
+            calls = [b["id"] for b in message["content"] if message["role"] == "assistant" and b["type"] == "tool_use"]
+            if calls and i + 1 < len(messages):
+                assert calls == [b["tool_use_id"] for b in _results_of(messages[i + 1])]
+        # Uncleared output stays under the trigger plus the turn that passed it: bounded.
+        assert sum(len(b["content"]) for b in kept) <= limits.trim_trigger_chars + one_output
+        if n > 0:
+            previous = fake.requests[n - 1]["messages"]
+            if _strip(messages[: len(previous)]) != _strip(previous):
+                jumps += 1
+    # The prefix changed only when the boundary jumped: a few times in 30 turns, not every turn.
+    assert 2 <= jumps <= turns * one_output // (limits.trim_trigger_chars - keep * one_output) + 1
+    first_output = _results_of(fake.requests[-1]["messages"][2])[0]["content"]
+    assert first_output.startswith("[output trimmed") and f"{one_output:,} characters" in first_output
+    # The conversation kept for the transcript has every output as the tool gave it.
+    assert all(len(b["content"]) == one_output for m in result.messages for b in _results_of(m)[:1]
+               if m is not result.messages[-1])
+
+
+async def test_without_trimming_every_output_is_resent(repo):
+    (repo / "big.txt").write_text("y" * 5_000 + "\n")
+    limits = Limits(retries=2, trim_trigger_chars=10**9)
+    with FakeAnthropic([tool_use("Read", file_path="big.txt") for _ in range(8)] + [finish()]) as fake:
+        await run(fake, repo, limits)
+    last = fake.requests[-1]["messages"]
+    assert not any(b["content"].startswith("[output trimmed") for m in last for b in _results_of(m))

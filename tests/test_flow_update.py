@@ -88,8 +88,8 @@ def test_a_code_conflict_is_resolved_by_the_agent_in_one_merge_commit(stack):
     # GitHub can merge it now; the bot's own test run is on the merge commit.
     pull = sim.pull_json(REPO, number)
     assert (pull["mergeable"], pull["mergeable_state"]) == (True, "clean")
-    (run,) = [r for r in sim.check_runs.values() if r["head_sha"] == new_head]
-    assert run["conclusion"] == "success"
+    checks = {r["name"]: r["conclusion"] for r in sim.check_runs.values() if r["head_sha"] == new_head}
+    assert checks == {"backend-bot / tests": "success", "backend-bot": "success"}
     # The description shows the round's entry, the earlier one listed; the title stays.
     assert pull["title"] == "Greet in Spanish"
     assert "Kept the English and the Spanish greeting." in pull["body"]
@@ -124,6 +124,11 @@ def test_an_agent_that_cannot_resolve_leaves_the_branch_and_one_comment_names_th
     assert "- `greeting.txt`" in comment["body"]
     assert "`/backend update`" in comment["body"]
     assert sim.pull_json(REPO, number)["mergeable"] is False
+    # The run's check, on the commit it started from, ends saying so (not "in progress").
+    (check,) = [r for r in sim.check_runs.values() if r.get("external_id") == f"job-{update.id}"]
+    assert check["head_sha"] == head
+    assert (check["status"], check["conclusion"]) == ("completed", "neutral")
+    assert check["output"]["title"] == "Conflicts left for a person: nothing pushed"
 
     # The same push delivered again under a new id: no second round for the same main.
     (again,) = push_and_wait(stack, push, delivery_id="push-1-redelivered")

@@ -231,6 +231,21 @@ async def test_check_runs(github_sim, gh):
         await gh.create_check_run(REPO, name="x", head_sha="0" * 40)
 
 
+async def test_check_runs_are_found_by_job_and_updated_within_githubs_limit(github_sim, gh):
+    sha = github_sim.branches(REPO)["main"]
+    mine = await gh.create_check_run(REPO, name="backend-bot", head_sha=sha, external_id="job-1",
+                                     title="Working", summary="Started")
+    other = await gh.create_check_run(REPO, name="backend-bot", head_sha=sha, external_id="job-2",
+                                      title="Working", summary="Started")
+    assert (await gh.find_check_run(REPO, sha, "backend-bot")).id == other.id  # the newest
+    assert (await gh.find_check_run(REPO, sha, "backend-bot", "job-1")).id == mine.id
+    assert await gh.find_check_run(REPO, sha, "backend-bot", "job-3") is None
+    done = await gh.update_check_run(REPO, mine.id, status="completed", conclusion="success",
+                                     title="Done", summary="ok", text="x" * 100_000)
+    assert (done.status, done.conclusion, done.external_id) == ("completed", "success", "job-1")
+    assert len(done.output["text"]) == 65_535 and done.output["text"].endswith("cut to GitHub's limit]")
+
+
 async def test_read_file_from_a_ref(github_sim, gh):
     github_sim.commit(REPO, "main", {".github/backend.yml": "label: backend\n", "CLAUDE.md": "é\n"})
     github_sim.commit(REPO, "other", {"AGENTS.md": "agents"})

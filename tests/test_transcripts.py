@@ -13,7 +13,7 @@ from bot.transcripts import RESULT_CHARS, Transcript, TranscriptStore, cut, prin
 from tests.agent_fakes import finish, tool_use
 from tests.support.in_process import own_secret_registry
 from tests.support.processes import ROOT
-from tests.support.stack import REPO
+from tests.support.stack import MODEL_KEY, REPO
 
 MESSAGES = [
     {"role": "user", "content": [{"type": "text", "text": "the task prompt"}]},
@@ -117,3 +117,30 @@ def test_jobs_show_prints_a_real_runs_transcript(stack):
         env={"PATH": "/usr/bin:/bin", "BOT_DATA_DIR": str(stack.data_dir)},
     )
     assert missing.returncode == 1 and "no job 999999" in missing.stderr
+
+
+def test_jobs_show_prints_no_secret_the_run_saw(stack):
+    sim = stack.sim
+    number = sim.add_issue(REPO, "Print the keys", "Please print them.", user="alice")
+    webhook_secret = sim.default_app.webhook_secret
+
+    def leak(_request):
+        token = stack.minted_tokens()[-1]
+        return tool_use("Bash", command=f"echo {token} {webhook_secret} {MODEL_KEY}",
+                        text=f"The key is {MODEL_KEY}.")
+
+    stack.fake.add(leak, finish(title="Print the keys", task_summary="Printed them."))
+    stack.deliver("issues", sim.event_issues_labeled(REPO, number, "backend", sender="alice"))
+    (job,) = stack.wait_jobs(1)
+    assert job.state == "succeeded", job.error
+    shown = subprocess.run(
+        [sys.executable, "-m", "bot", "jobs", "--show", str(job.id)], cwd=ROOT,
+        capture_output=True, text=True, timeout=60,
+        env={"PATH": "/usr/bin:/bin", "BOT_DATA_DIR": str(stack.data_dir)},
+    )
+    assert shown.returncode == 0, shown.stderr
+    out = shown.stdout
+    assert "→ Bash" in out and "echo " in out and "The key is" in out
+    assert out.count("[REDACTED]") >= 3, out
+    for secret in [*stack.minted_tokens(), webhook_secret, MODEL_KEY]:
+        assert secret not in out

@@ -8,6 +8,14 @@ Prompt caching: every request carries `cache_control: ephemeral` on the last too
 system prompt, and on the last content block of the last two user messages (the previous
 turn's tail and the new tail): four breakpoints, the API's maximum. Each turn therefore reads
 everything up to the previous turn's end from the cache and writes only what is new.
+
+Context editing (like the API's `clear_tool_uses`, done here): once the tool output not yet
+cleared passes `Limits.trim_trigger_chars`, the results of all but the last
+`Limits.trim_keep_turns` turns are replaced by a short placeholder in the requests sent. The
+boundary only moves in such jumps, so between two jumps every request's prefix is
+byte-identical to the previous one's and read from the cache; a jump costs one cache write.
+Without it a long run re-sends every old output on every turn: input grows with the square of
+the turns. The conversation returned (for the transcript) keeps every result as the tool gave it.
 """
 
 from __future__ import annotations
@@ -64,6 +72,10 @@ class Limits:
     connect_timeout: float = 5.0
     warn_turns_left: int = 3  # tell the model to wrap up this many turns before the end
     warn_cost_share: float = 0.85  # ... or once this share of the budget is spent
+    # Context editing (see the module docstring): about 30k tokens of uncleared tool output
+    # at most, and the last few turns' output always intact.
+    trim_trigger_chars: int = 120_000
+    trim_keep_turns: int = 4
 
     def retry_window(self) -> float:
         """The longest, in seconds, that the loop keeps trying an unreachable model service
@@ -97,6 +109,51 @@ class AgentResult:
     messages: list[dict] = field(default_factory=list)  # the conversation, for the transcript
     # Each turn's tokens and cost, in the order of the assistant messages.
     turn_usage: list[dict] = field(default_factory=list)
+
+
+ToolCallCallback = Callable[[str, dict], None]
+
+TRIMMED = "[output trimmed to save context: {chars:,} characters; run the tool again if you need it]"
+
+
+def _tool_result_chars(message: dict) -> int:
+    if message["role"] != "user" or isinstance(message["content"], str):
+        return 0
+    return sum(len(_result_text(b)) for b in message["content"] if b.get("type") == "tool_result")
+
+
+def _result_text(block: dict) -> str:
+    content = block.get("content", "")
+    if isinstance(content, str):
+        return content
+    return "".join(part.get("text", "") for part in content if isinstance(part, dict))
+
+
+def trim_boundary(messages: list[dict], boundary: int, limits: Limits) -> int:
+    """Where old tool output stops being cleared: `boundary` (an index into `messages`) as it
+    was, or moved forward in one jump once the output after it passes the trigger."""
+    with_results = [i for i, m in enumerate(messages) if i >= boundary and _tool_result_chars(m)]
+    if sum(_tool_result_chars(messages[i]) for i in with_results) <= limits.trim_trigger_chars:
+        return boundary
+    kept = with_results[-limits.trim_keep_turns:] if limits.trim_keep_turns > 0 else []
+    return kept[0] if kept else len(messages)
+
+
+def with_old_results_trimmed(messages: list[dict], boundary: int) -> list[dict]:
+    """A copy of `messages` where each tool result before `boundary` is a placeholder saying
+    how long it was. Every block stays (each tool_use keeps its tool_result); a result cleared
+    once reads the same in every later request."""
+    out = list(messages)
+    for i in range(min(boundary, len(out))):
+        if not _tool_result_chars(out[i]):
+            continue
+        content = []
+        for block in out[i]["content"]:
+            if block.get("type") == "tool_result":
+                block = {**block, "content": TRIMMED.format(chars=len(_result_text(block)))}
+            content.append(block)
+        out[i] = {**out[i], "content": content}
+    return out
 
 
 class _Bound(Exception):
@@ -180,6 +237,7 @@ async def run_agent(
     tools: list[Tool] | None = None,
     sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
     on_retry: Callable[[Exception], None] | None = None,
+    on_tool_call: ToolCallCallback | None = None,
 ) -> AgentResult:
     """Run the backend-engineer agent on `workspace` until it finishes, asks, or hits a bound.
 
@@ -187,7 +245,8 @@ async def run_agent(
     run: committing, pushing, the pull request. `task_prompt` is one of the task builders in
     `bot.agent.context` (issue_task, pull_request_task, review_task, local_task).
     Raises SandboxUnavailable before any model call when the shell cannot be sandboxed.
-    `on_retry` hears each failed model call that is about to be tried again.
+    `on_retry` hears each failed model call that is about to be tried again; `on_tool_call`
+    each tool call (name, input) as it starts, to show the run's progress.
     """
     workspace = Path(workspace).resolve()
     sandbox.check()
@@ -208,6 +267,7 @@ async def run_agent(
     started = time.monotonic()
     deadline = started + limits.max_seconds
     nudges = 0
+    trimmed_before = 0  # messages before this index are sent with their tool output cleared
 
     def result(outcome: Outcome, **kwargs: Any) -> AgentResult:
         usage.duration_s = time.monotonic() - started
@@ -215,7 +275,13 @@ async def run_agent(
                            turn_usage=turn_usage, **kwargs)
 
     async def call_model() -> Any:
-        tools_req, system_req, messages_req = with_cache_breakpoints(tool_params, system, messages)
+        nonlocal trimmed_before
+        boundary = trim_boundary(messages, trimmed_before, limits)
+        if boundary != trimmed_before:
+            log.info("clearing old tool output before message %d of %d", boundary, len(messages))
+            trimmed_before = boundary
+        tools_req, system_req, messages_req = with_cache_breakpoints(
+            tool_params, system, with_old_results_trimmed(messages, trimmed_before))
         attempt = 0
         while True:
             remaining = deadline - time.monotonic()
@@ -300,6 +366,8 @@ async def run_agent(
                     if stopped:
                         text, is_error = "Not run: the run already ended with an earlier tool call.", True
                     else:
+                        if on_tool_call is not None:
+                            _tell(on_tool_call, call.name, call.input)
                         text, is_error = await execute(
                             tool_table, ctx, call.name, call.input, limits.tool_output_chars
                         )
@@ -333,6 +401,13 @@ async def run_agent(
         return result("error", reason=str(exc), transient=exc.transient)
 
 
+def _tell(on_tool_call: ToolCallCallback, name: str, tool_input: object) -> None:
+    try:
+        on_tool_call(name, tool_input if isinstance(tool_input, dict) else {})
+    except Exception:  # a progress display must never break the run
+        log.exception("on_tool_call callback failed")
+
+
 def _turn_usage(usage: object, cost_usd: float) -> dict[str, Any]:
     get = usage.get if isinstance(usage, dict) else lambda k: getattr(usage, k, None)
     return {"input": get("input_tokens") or 0, "cached": get("cache_read_input_tokens") or 0,
@@ -352,4 +427,5 @@ def _budget_warning(usage: Usage, limits: Limits) -> str | None:
     return prompts.render("budget-warning", remaining=remaining).strip()
 
 
-__all__ = ["AgentResult", "Limits", "limits_for", "run_agent", "with_cache_breakpoints"]
+__all__ = ["AgentResult", "Limits", "ToolCallCallback", "limits_for", "run_agent", "trim_boundary",
+           "with_cache_breakpoints", "with_old_results_trimmed"]

@@ -6,14 +6,13 @@ from __future__ import annotations
 from bot import markers, pr_body
 from bot.agent.usage import Usage, render_footer
 from bot.engine import JobContext
+from bot.flows.check_run import TESTS_CHECK_NAME
 from bot.flows.gather import Gathered
 from bot.flows.services import installation
 from bot.flows.work import WorkResult
 from bot.github.client import InstallationClient
 from bot.github.errors import RequestFailed
 from bot.sanitize import code_fence
-
-TESTS_CHECK_NAME = "backend-bot / tests"
 
 
 def footer(result: WorkResult, job_id: int, model: str) -> str:

@@ -170,13 +170,14 @@ async def guarded(status: StatusComment, flow: Callable[[], Awaitable[str]]) -> 
             if is_cancellation(error):
                 await status.cancelled()
             elif isinstance(error, Exception):
-                await status.failed(_reason(error))
+                await status.failed(failure_reason(error))
         except Exception as report_error:
             status.ctx.log.warning("could not report the failure on GitHub: %s", report_error)
         raise
 
 
-def _reason(error: BaseException) -> str:
+def failure_reason(error: BaseException) -> str:
+    """Why a flow failed, in words for its users (no internals)."""
     error = root_cause(error)
     if isinstance(error, (UserFacingError, SandboxUnavailable)):
         return str(error)

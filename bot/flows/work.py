@@ -10,17 +10,18 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 from bot import branch_merge, texts
 from bot.agent import Sandbox, limits_for, run_agent
 from bot.agent.repo_tests import run_repository_tests, with_bot_tests
 from bot.branch_merge import UnusableLog
-from bot.engine import JobContext
+from bot.engine import JobContext, is_cancellation
 from bot.errors import TransientError, UserFacingError
+from bot.flows.check_run import LiveCheck
 from bot.flows.gather import Gathered
 from bot.flows.services import services
-from bot.flows.status_comment import StatusComment
+from bot.flows.status_comment import StatusComment, failure_reason
 from bot.github import git
 from bot.github.errors import GitError
 from bot.redact import redact
@@ -87,6 +88,7 @@ class WorkResult:
     tests: dict | None = None
     key_decisions: str = ""  # the agent's answers (a review round's `Comment N: …`)
     changed_files: list[str] = field(default_factory=list)
+    check_run: dict = field(default_factory=dict)  # the run's check: {"id", "sha"} it started on
     conflicts: list[str] = field(default_factory=list)  # an update round's conflicted paths
     reason: str = ""  # why an update round's conflicts are left unresolved
 
@@ -94,31 +96,48 @@ class WorkResult:
 async def work(ctx: JobContext, gathered: Gathered, request: WorkRequest,
                status: StatusComment) -> WorkResult:
     """The agent's round as one checkpointed, preemptible step (see the module docstring);
-    `status` shows its stages and plan as they come."""
+    `status` shows its stages and plan as they come, and so does the run's check
+    (`bot.flows.check_run`), which is completed however the round ends."""
+    live = LiveCheck(ctx)
 
     async def round_of_work() -> dict:
         # Jobs of different keys can target one branch (the issue's run and a command on its
         # pull request): one of them at a time, so no push loses another's commit.
         async with ctx.engine.guard.hold(f"branch:{ctx.job.spec['repo']}:{request.branch}"):
             try:
-                return asdict(await _work(ctx, gathered, request, status))
+                return asdict(await _work(ctx, gathered, request, status, live))
             finally:
                 if request.merge_from:  # committed, or given up: no merge left in progress
                     await branch_merge.abort(services(ctx).workspaces.workspace_path(ctx.job.id))
 
-    ticker = asyncio.create_task(status.keep_fresh(), name=f"status-job-{ctx.job.id}")
+    tickers = [asyncio.create_task(status.keep_fresh(), name=f"status-job-{ctx.job.id}"),
+               asyncio.create_task(live.keep_fresh(), name=f"check-job-{ctx.job.id}")]
     try:
         # A model service that keeps failing for minutes (overloaded) gets the whole round
         # again, later; the round is idempotent (a commit of this job is reused).
-        return WorkResult(**await ctx.step("work", round_of_work, preemptible=True,
-                                           retries=WORK_RETRIES))
+        result = WorkResult(**await ctx.step("work", round_of_work, preemptible=True,
+                                             retries=WORK_RETRIES))
+    except asyncio.CancelledError:
+        raise  # the process is shutting down: the job, and its check, resume on restart
+    except BaseException as error:
+        await live.abandon(cancelled=is_cancellation(error), reason=failure_reason(error))
+        raise
     finally:
-        ticker.cancel()
+        for ticker in tickers:
+            ticker.cancel()
         services(ctx).workspaces.release(ctx.job.id, ctx.job.spec["repo"])
+    try:
+        await ctx.step("complete check run", live.complete, result, retries=3)
+    except Exception as error:
+        if is_cancellation(error):
+            raise
+        # The work is pushed: its pull request matters more than a view of the run.
+        ctx.log.warning("could not complete the check run: %s", error)
+    return result
 
 
 async def _work(ctx: JobContext, gathered: Gathered, request: WorkRequest,
-                status: StatusComment) -> WorkResult:
+                status: StatusComment, live: LiveCheck) -> WorkResult:
     flows = services(ctx)
     config = gathered.repo_config
     await status.at_stage(texts.STAGE_PREPARING)
@@ -129,7 +148,8 @@ async def _work(ctx: JobContext, gathered: Gathered, request: WorkRequest,
     )
     if workspace.continued and await head_trailer(workspace) == str(ctx.job.id):
         ctx.log.info("this job's commit is already on %s; reusing it", workspace.branch)
-        return await _already_committed(workspace)
+        await live.start(await _head(workspace, "HEAD^"), create=False)
+        return replace(await _already_committed(workspace), check_run=live.where())
     identity = Identity(gathered.bot_login, gathered.bot_email)
     conflicts: list[str] = []
     task_prompt = request.task_prompt
@@ -146,10 +166,17 @@ async def _work(ctx: JobContext, gathered: Gathered, request: WorkRequest,
         workspace.path, ctx.settings, network=config.network,
         expose=[flows.workspaces.mirror_path(ctx.job.spec["repo"])])
     await status.at_stage(texts.STAGE_PLANNING)
+    await live.start(await _head(workspace))
+
+    async def on_todos(todos: list[dict]) -> None:
+        live.plan(todos)
+        await status.progress(todos)
+
     result = await run_agent(
         client=flows.model_client(), model=config.model or ctx.settings.anthropic_model,
         workspace=workspace.path, task_prompt=task_prompt, sandbox=sandbox,
-        limits=limits_for(config), on_todos=status.progress, trigger=request.trigger,
+        limits=limits_for(config), on_todos=on_todos, trigger=request.trigger,
+        on_tool_call=live.tool_call,
     )
     # Whatever the outcome: a run that stopped is the one a reader most wants to follow.
     await asyncio.to_thread(ctx.engine.transcripts.save, ctx.job.id, result.reason or result.outcome,
@@ -157,13 +184,14 @@ async def _work(ctx: JobContext, gathered: Gathered, request: WorkRequest,
     usage = asdict(result.usage)
     if result.outcome == "question":
         return WorkResult("question", workspace.branch, question=result.question, usage=usage,
-                          conflicts=conflicts)
+                          check_run=live.where(), conflicts=conflicts)
     if result.outcome == "error" and result.transient:
         raise ModelUnavailable(result.reason or "the model service is unavailable")
     if result.outcome != "finished" or result.entry is None:
         if conflicts:  # the flow names the files on the pull request
             return WorkResult("unresolved", workspace.branch, usage=usage, conflicts=conflicts,
-                              reason=result.reason or "the agent stopped without finishing")
+                              reason=result.reason or "the agent stopped without finishing",
+                              check_run=live.where())
         raise UserFacingError(result.reason or "the agent stopped without finishing")
     entry = result.entry
     if conflicts:
@@ -171,14 +199,15 @@ async def _work(ctx: JobContext, gathered: Gathered, request: WorkRequest,
         left = await branch_merge.unresolved(workspace.path, conflicts)
         if left:
             return WorkResult("unresolved", workspace.branch, usage=usage, conflicts=left,
-                              reason="the agent finished with these files still conflicted")
+                              reason="the agent finished with these files still conflicted",
+                              check_run=live.where())
     changed = await changed_files(workspace)
     # A merge is committed even when its resolution is the branch's own tree: the base's head
     # becomes a parent, which is what makes the pull request mergeable.
     if not changed and not conflicts:
         return WorkResult("no_changes", workspace.branch, title=entry.title,
                           summary=neutralise_line(entry.task_summary), usage=usage,
-                          key_decisions=entry.key_decisions)
+                          key_decisions=entry.key_decisions, check_run=live.where())
 
     await status.at_stage(texts.STAGE_TESTING)
     tests = await run_repository_tests(workspace.path, sandbox, config)
@@ -203,7 +232,7 @@ async def _work(ctx: JobContext, gathered: Gathered, request: WorkRequest,
         entry_body=render_entry_body(entry), summary=neutralise_line(entry.task_summary),
         earlier=await _earlier_entries(workspace, entry), usage=usage,
         continued=workspace.continued, tests=tests, key_decisions=entry.key_decisions,
-        changed_files=changed, conflicts=conflicts,
+        changed_files=changed, check_run=live.where(), conflicts=conflicts,
     )
 
 
@@ -226,15 +255,19 @@ async def _start_merge(ctx: JobContext, source: str, workspace: Workspace, ident
     message = f"Merge {source} into {workspace.branch}\n\n{combined}{JOB_TRAILER}: {ctx.job.id}\n"
     await git.run_git(["commit", "--quiet", "--no-verify", "-F", "-"], cwd=workspace.path,
                       env=identity.env(), input=message)
-    sha = (await git.run_git(["rev-parse", "HEAD"], cwd=workspace.path)).strip()
+    sha = await _head(workspace)
     token = await services(ctx).github.installation_token(ctx.job.spec["installation_id"])
     await push_branch(workspace, token, protected=protected | {source})
     return WorkResult("merged", workspace.branch, sha=sha, continued=True)
 
 
+async def _head(workspace: Workspace, revision: str = "HEAD") -> str:
+    return (await git.run_git(["rev-parse", revision], cwd=workspace.path)).strip()
+
+
 async def _already_committed(workspace: Workspace) -> WorkResult:
     entry = (await asyncio.to_thread(read_worklog, workspace.path))[-1]
-    sha = (await git.run_git(["rev-parse", "HEAD"], cwd=workspace.path)).strip()
+    sha = await _head(workspace)
     changed = await git.run_git(["diff-tree", "--no-commit-id", "--name-only", "-r", "HEAD"],
                                 cwd=workspace.path)
     return WorkResult(

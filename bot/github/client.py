@@ -34,6 +34,7 @@ from bot.redact import redact
 
 PER_PAGE = 100
 MAX_PAGES = 50
+CHECK_OUTPUT_CHARS = 65_535
 
 Permission = Literal["admin", "maintain", "write", "triage", "read", "none"]
 PERMISSIONS: tuple[Permission, ...] = get_args(Permission)
@@ -298,12 +299,32 @@ class InstallationClient:
         payload.update(_check_fields(conclusion, details_url, external_id, title, summary, text))
         return CheckRun.from_json(await self.request("POST", f"/repos/{repo}/check-runs", json=payload))
 
-    async def find_check_run(self, repo: str, head_sha: str, name: str) -> CheckRun | None:
-        """The newest check run named `name` on the commit, if there is one."""
+    async def update_check_run(
+        self,
+        repo: str,
+        check_run_id: int,
+        *,
+        status: str | None = None,
+        conclusion: str | None = None,
+        title: str | None = None,
+        summary: str | None = None,
+        text: str | None = None,
+    ) -> CheckRun:
+        payload: dict[str, Any] = {"status": status} if status is not None else {}
+        payload.update(_check_fields(conclusion, None, None, title, summary, text))
+        return CheckRun.from_json(
+            await self.request("PATCH", f"/repos/{repo}/check-runs/{check_run_id}", json=payload))
+
+    async def find_check_run(self, repo: str, head_sha: str, name: str,
+                             external_id: str | None = None) -> CheckRun | None:
+        """The newest check run named `name` on the commit (with this `external_id`, when
+        given: several jobs may put a check of one name on one commit), if there is one."""
         data = await self.request("GET", f"/repos/{repo}/commits/{head_sha}/check-runs",
-                                  params={"check_name": name, "per_page": 1})
-        runs = (data or {}).get("check_runs") or []
-        return CheckRun.from_json(runs[0]) if runs else None
+                                  params={"check_name": name, "per_page": 1 if external_id is None else 100})
+        runs = [CheckRun.from_json(run) for run in (data or {}).get("check_runs") or []]
+        if external_id is not None:
+            runs = [run for run in runs if run.external_id == external_id]
+        return runs[0] if runs else None
 
     # -- contents --
 
@@ -334,6 +355,15 @@ class InstallationClient:
         return response.text
 
 
+def _output_field(text: str) -> str:
+    """Redacted, and within GitHub's limit on a check run's output fields (longer is refused)."""
+    text = redact(text)
+    if len(text) <= CHECK_OUTPUT_CHARS:
+        return text
+    note = "\n\n[… cut to GitHub's limit]"
+    return text[: CHECK_OUTPUT_CHARS - len(note)] + note
+
+
 def _check_fields(conclusion, details_url, external_id, title, summary, text) -> dict[str, Any]:
     fields: dict[str, Any] = {}
     if conclusion is not None:
@@ -343,8 +373,8 @@ def _check_fields(conclusion, details_url, external_id, title, summary, text) ->
     if external_id is not None:
         fields["external_id"] = external_id
     if title is not None or summary is not None:
-        output = {"title": redact(title or ""), "summary": redact(summary or "")}
+        output = {"title": _output_field(title or ""), "summary": _output_field(summary or "")}
         if text is not None:
-            output["text"] = redact(text)
+            output["text"] = _output_field(text)
         fields["output"] = output
     return fields

@@ -214,6 +214,7 @@ class CheckRun:
     html_url: str
     details_url: str | None = None
     output: dict = field(default_factory=dict)
+    external_id: str | None = None
 
     @classmethod
     def from_json(cls, d: dict) -> CheckRun:
@@ -226,5 +227,6 @@ class CheckRun:
             html_url=d.get("html_url", ""),
             details_url=d.get("details_url"),
             output=d.get("output") or {},
+            external_id=d.get("external_id"),
         )
 
