@@ -99,3 +99,4 @@ UPDATE_CONFLICTS = (
     "to have backend-bot try again."
 )
 UPDATE_QUESTION = "the agent needs a person's decision"
+UPDATE_SETTLED = "✅ The conflicts with {base} are resolved: merged into this pull request in {commit}."

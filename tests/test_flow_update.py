@@ -147,6 +147,17 @@ def test_an_agent_that_cannot_resolve_leaves_the_branch_and_one_comment_names_th
     (status,) = comments_with(stack, number, ROUND_STATUS_MARKER)
     assert "need a person" in status["body"]
 
+    # Once a round resolves them, that comment says so instead of naming files.
+    stack.fake.add(*resolve_greeting())
+    done = len(stack.jobs())
+    stack.deliver("issue_comment", sim.event_issue_comment_created(
+        REPO, number, "/backend update", sender="alice"))
+    (resolved,) = stack.wait_jobs(done + 1)[done:]
+    assert resolved.result.startswith(f"merged main into #{number} in "), resolved.result
+    (comment,) = comments_with(stack, number, CONFLICTS_MARKER)
+    assert "are resolved: merged into this pull request in" in comment["body"]
+    assert "greeting.txt" not in comment["body"]
+
 
 def test_backend_update_on_demand_on_a_bot_pull_request(stack):
     sim = stack.sim

@@ -145,6 +145,8 @@ async def _conclude(ctx: JobContext, gathered: Gathered, status: StatusComment,
                 if result.outcome == "committed"
                 else texts.UPDATE_MERGED.format(base=shown_base, commit=commit))
         outcome = f"merged {base} into #{number} in {result.sha[:7]}"
+        await ctx.step("settle conflicts comment", _settle_conflicts, ctx,
+                       texts.UPDATE_SETTLED.format(base=shown_base, commit=commit), retries=3)
     await ctx.step("report", status.show, Status(text), retries=3)
     if spec.get("comment_kind") == "review_comment":
         await reply(ctx, text, kind="done")
@@ -167,6 +169,16 @@ async def _report_conflicts(ctx: JobContext, gathered: Gathered, result: WorkRes
         files="\n".join(names), detail=detail, command=gathered.repo_config.command)
     client = await installation(ctx)
     await client.upsert_comment(spec["repo"], spec["number"], marker, f"{marker}\n{body}")
+
+
+async def _settle_conflicts(ctx: JobContext, text: str) -> None:
+    """An earlier round's comment naming conflicts, if there is one, now says they are gone."""
+    repo, number = ctx.job.spec["repo"], ctx.job.spec["number"]
+    client = await installation(ctx)
+    marker, own = markers.status(CONFLICTS_KIND), await client.own_login()
+    if any(marker in comment.body and comment.user.login == own
+           for comment in await client.list_issue_comments(repo, number)):
+        await client.upsert_comment(repo, number, marker, f"{marker}\n{text}")
 
 
 def _file_name(name: str) -> str:
