@@ -245,3 +245,24 @@ def test_a_hostile_file_name_is_named_inert(stack):
     inner = line[len("- ") + len(fence):-len(fence)]
     assert all(len(run) != len(fence) for run in re.findall(r"`+", inner)), line
     assert "backend-bot:status:job-1" not in comment["body"]
+
+
+def test_an_agent_stopped_by_its_limits_leaves_the_branch_and_the_comment_says_why(stack):
+    sim = stack.sim
+    first, second = conflicting_pulls(stack)
+    number, branch = second["number"], second["head"]["ref"]
+    head = sim.branches(REPO)[branch]
+    before = sim.branches(REPO)["main"]
+    sim.commit(REPO, "main", {".github/backend.yml": "max_turns: 1\n"})
+    sim.merge_pull(REPO, first["number"])
+    stack.fake.add(tool_use("Bash", command="git status", description="See the merge"),
+                   tool_use("Bash", command="git diff", description="See the conflict"))
+    done = len(stack.jobs())
+    stack.deliver("push", sim.event_push(REPO, "main", before=before))
+    # The push changes the configuration too, which a job of its own reads.
+    (update,) = [job for job in stack.wait_jobs(done + 3)[done:] if job.kind == "update"]
+    assert update.state == "succeeded", update.error
+    assert update.result.startswith("not merged: 1 conflicting file(s) left for a person"), update.result
+    assert sim.branches(REPO)[branch] == head
+    (comment,) = comments_with(stack, number, CONFLICTS_MARKER)
+    assert "- `greeting.txt`" in comment["body"] and "limit" in comment["body"]
