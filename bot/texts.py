@@ -107,3 +107,30 @@ QUESTION_REPLY = (
     "❓ @{login}, before going on the agent asks:\n\n{question}\n\n"
     "*Reply with your answer in a comment: the run goes on where it stopped.*"
 )
+
+# `/backend update` and the update rounds that keep the bot's pull requests mergeable.
+RETRY_HINT_UPDATE = "comment `/{command} update`"
+UPDATE_NOT_A_PULL = (
+    "`/{command} update` merges the default branch into one of backend-bot's pull requests; "
+    "this is an issue, so there is nothing to update."
+)
+UPDATE_NOT_OURS = (
+    "Sorry @{login}, `/{command} update` merges the default branch into backend-bot's own pull "
+    "requests only, and this one is not backend-bot's ({why}); backend-bot never pushes to "
+    "someone else's branch. GitHub's **Update branch** button does this for any pull request."
+)
+UPDATE_UP_TO_DATE = "✅ **Up to date.** This pull request already has everything on {base}: nothing to merge."
+UPDATE_MERGED = (
+    "✅ **Done.** Merged {base} into this pull request in {commit}, with no conflict for the "
+    "agent to resolve (the work log, when it conflicts, is combined entry by entry)."
+)
+UPDATE_RESOLVED = "✅ **Done.** Merged {base} into this pull request in {commit}, the conflicts resolved: {summary}"
+UPDATE_LEFT = "⚠️ **Not merged:** the conflicts with {base} need a person; the comment below names the files."
+UPDATE_CONFLICTS = (
+    "⚠️ **{base} no longer merges into this pull request**, and backend-bot could not resolve "
+    "the conflicts ({reason}), so it pushed nothing. The conflicting files:\n\n{files}\n\n"
+    "{detail}Resolve them by hand (merge {base} into the branch), or comment `/{command} update` "
+    "to have backend-bot try again."
+)
+UPDATE_QUESTION = "the agent needs a person's decision"
+UPDATE_SETTLED = "✅ The conflicts with {base} are resolved: merged into this pull request in {commit}."

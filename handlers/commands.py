@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 COMMAND_WORD = "backend"
 CONTROL_COMMANDS = frozenset({"help", "status", "cancel", "retry"})
+# Command words that start a round of work with no instruction of their own.
+ROUND_COMMANDS = frozenset({"update"})
 # `/backend continue`: go on with the bot's branch after a limit stopped a run.
 CONTINUE = "continue"
 CONTINUE_INSTRUCTION = (
@@ -19,8 +21,8 @@ ANSWER = "answer"
 
 @dataclass(frozen=True)
 class Command:
-    # "help", "status", "cancel", "retry", "continue", "answer" (its text as the instruction),
-    # or "work" for an instruction.
+    # "help", "status", "cancel", "retry", "update", "continue", "answer" (its text as the
+    # instruction), or "work" for an instruction.
     name: str
     instruction: str
 
@@ -37,7 +39,8 @@ def parse_command(body: str | None, word: str = COMMAND_WORD) -> Command | None:
         if rest and not rest[0].isspace():
             continue  # "/backendish" is somebody else's command
         first, _, _ = rest.strip().partition(" ")
-        if first.lower() in CONTROL_COMMANDS | {CONTINUE} and rest.strip().lower() == first.lower():
+        if (first.lower() in CONTROL_COMMANDS | ROUND_COMMANDS | {CONTINUE}
+                and rest.strip().lower() == first.lower()):
             return Command(first.lower(), "")
         if first.lower() == ANSWER:
             answer = "\n".join([rest.strip()[len(ANSWER):], *lines[index + 1:]]).strip()

@@ -3,7 +3,8 @@
 Control commands (help, status, cancel, retry) get a key of their own, so `/backend cancel`
 does not wait behind the very job it is meant to stop. So do answers to the agent's waiting
 question: `/backend answer …`, or a plain comment by the person the question waits for.
-`/backend continue` is work: the bot's branch goes on where a limit stopped it.
+`/backend update` is a round of work on the pull request (kind `update`), in line with the
+others; `/backend continue` is work too: the bot's branch goes on where a limit stopped it.
 """
 
 from __future__ import annotations
@@ -39,6 +40,10 @@ def _request(delivery: Delivery, number: int, comment: dict, *, is_pull: bool,
     }
     if command.name == ANSWER:
         return JobRequest(kind="answer", key=job_key(repo, number) + "/control", spec=spec)
+    if command.name == "update":
+        # On an issue the job only explains itself: nothing to acknowledge first.
+        return JobRequest(kind="update", key=job_key(repo, number),
+                          spec={**spec, "trigger": "command"}, acknowledge=is_pull)
     if command.name != "work":
         return JobRequest(kind="control", key=job_key(repo, number) + "/control", spec=spec)
     return JobRequest(kind="pr_command", key=job_key(repo, number), spec=spec, acknowledge=True)

@@ -135,7 +135,7 @@ def test_a_push_to_the_default_branch_is_one_log_merge_job_decided_from_the_payl
     jobs = dispatch("push")
     assert [(job.kind, job.key) for job in jobs] == [("log_merge", "acme/widgets/default-branch")]
     assert jobs[0].spec == {"repo": "acme/widgets", "installation_id": payload["installation"]["id"],
-                            "after": payload["after"]}
+                            "after": payload["after"], "requester": payload["sender"]["login"]}
 
 
 def test_a_push_to_the_default_branch_touching_the_config_is_a_config_job_too():
@@ -194,7 +194,7 @@ def test_every_job_kind_a_handler_emits_has_a_flow_and_every_flow_a_trigger():
     emitted: set[str] = set()
     for name in names():
         emitted |= kinds(event_of(name), load(name))
-    for body in ("/backend help", "/backend add a test", "/backend answer yes"):
+    for body in ("/backend help", "/backend add a test", "/backend update", "/backend answer yes"):
         for fixture in ("issue_comment.created.pr", "issue_comment.created.issue"):
             payload = load(fixture)
             payload["comment"]["body"] = body

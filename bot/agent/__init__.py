@@ -41,6 +41,7 @@ from bot.agent.context import (
     repo_map,
     review_task,
     system_prompt,
+    update_task,
 )
 from bot.agent.loop import AgentResult, Limits, answered, limits_for, run_agent, with_cache_breakpoints
 from bot.agent.sandbox import CommandResult, Sandbox, SandboxUnavailable
@@ -73,5 +74,6 @@ __all__ = [
     "review_task",
     "run_agent",
     "system_prompt",
+    "update_task",
     "with_cache_breakpoints",
 ]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot.engine import Engine
-from bot.flows import abandoned, ack, answer, config, control, issue, log_merge, pr_command, review
+from bot.flows import abandoned, ack, answer, config, control, issue, log_merge, pr_command, review, update
 from bot.flows.services import Services
 
 KINDS = {
@@ -13,6 +13,7 @@ KINDS = {
     "control": control.run,
     "config": config.run,
     "log_merge": log_merge.run,
+    "update": update.run,
     "ack": ack.run,
     "abandoned": abandoned.run,
     "answer": answer.run,

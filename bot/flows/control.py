@@ -26,6 +26,7 @@ HELP = """**backend-bot** runs a backend-engineer agent on this repository.
 - Label an issue `{label}`: the bot implements it and opens a pull request.
 - `/{command} <what to do>` on a pull request: the bot does it (on its own pull requests, as new commits; on others', as a pull request into their branch).
 - Review one of the bot's pull requests: it addresses the whole review in one commit and answers each thread.
+- `/{command} update` on one of the bot's pull requests: it merges the base branch in, the agent resolving any conflict (done by itself when the default branch moves).
 - When the agent asks a question, reply in a comment (or `/{command} answer …`): the run goes on where it stopped.
 - `/{command} continue`: go on with work a limit (turns, cost, time) stopped; its pull request is a draft until then.
 - `/{command} status` · `/{command} cancel` · `/{command} retry` · `/{command} help`

@@ -67,13 +67,14 @@ class StatusComment:
     """
 
     def __init__(self, ctx: JobContext, number: int, retry_hint: str,
-                 job_id: int | None = None) -> None:
+                 job_id: int | None = None, kind: str | None = None) -> None:
         self.ctx = ctx
         self.number = number
         self.retry_hint = retry_hint
         # Another job may speak for this one (an acknowledgement, before it starts).
         self.job_id = job_id or ctx.job.id
-        self.kind = f"job-{self.job_id}"
+        # Jobs nobody asked for in a comment share one comment per `kind`, edited in place.
+        self.kind = kind or f"job-{self.job_id}"
         self.stage = texts.STAGE_STARTING
         self.todos: list[dict] = []
         self._last_plan_update = 0.0

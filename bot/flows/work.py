@@ -9,11 +9,13 @@ puts the real outcome beside what the agent says it tested.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 
-from bot import texts
+from bot import branch_merge, texts
 from bot.agent import AgentResult, Sandbox, answered, limits_for, run_agent
 from bot.agent.repo_tests import run_repository_tests, with_bot_tests
+from bot.branch_merge import UnusableLog
 from bot.engine import JobContext, is_cancellation
 from bot.errors import TransientError, UserFacingError
 from bot.flows.check_run import LiveCheck
@@ -35,6 +37,7 @@ from bot.worklog import (
     read_worklog,
     render_entry_body,
 )
+from bot.worklog_merge import WorklogConflict
 from bot.workspace import (
     JOB_TRAILER,
     Identity,
@@ -65,11 +68,18 @@ class WorkRequest:
     title: str = ""  # what the work is about, for the entry the bot writes when a limit stops it
     # The question (bot.questions) whose answer this round resumes the conversation of.
     resume_question: int | None = None
+    # Set for an `update` round: `origin/<merge_from>` is merged into the branch first and the
+    # round's commit is that merge; the agent resolves the conflicts, and `conflict_task`
+    # gives its task from the conflicted paths (then `task_prompt` is unused).
+    merge_from: str | None = None
+    conflict_task: Callable[[list[str]], str] | None = None
 
 
 @dataclass
 class WorkResult:
-    outcome: str  # "committed" | "no_changes" | "question"
+    # "committed" | "no_changes" | "question"; an update round also "up_to_date",
+    # "merged" (no conflict for the agent: merged by the bot alone), "unresolved"
+    outcome: str
     branch: str
     sha: str | None = None
     title: str = ""
@@ -87,6 +97,8 @@ class WorkResult:
     # request is a draft, and `/backend continue` goes on.
     limit: str | None = None
     limit_hit: bool = False  # the limit stopped it (else it wrapped up in the reserve)
+    conflicts: list[str] = field(default_factory=list)  # an update round's conflicted paths
+    reason: str = ""  # why an update round's conflicts are left unresolved
 
 
 async def work(ctx: JobContext, gathered: Gathered, request: WorkRequest,
@@ -100,7 +112,11 @@ async def work(ctx: JobContext, gathered: Gathered, request: WorkRequest,
         # Jobs of different keys can target one branch (the issue's run and a command on its
         # pull request): one of them at a time, so no push loses another's commit.
         async with ctx.engine.guard.hold(f"branch:{ctx.job.spec['repo']}:{request.branch}"):
-            return asdict(await _work(ctx, gathered, request, status, live))
+            try:
+                return asdict(await _work(ctx, gathered, request, status, live))
+            finally:
+                if request.merge_from:  # committed, or given up: no merge left in progress
+                    await branch_merge.abort(services(ctx).workspaces.workspace_path(ctx.job.id))
 
     tickers = [asyncio.create_task(status.keep_fresh(), name=f"status-job-{ctx.job.id}"),
                asyncio.create_task(live.keep_fresh(), name=f"check-job-{ctx.job.id}")]
@@ -132,7 +148,8 @@ async def _work(ctx: JobContext, gathered: Gathered, request: WorkRequest,
                 status: StatusComment, live: LiveCheck) -> WorkResult:
     flows = services(ctx)
     config = gathered.repo_config
-    if request.resume_question is None:
+    # (An update round only merges the base in: a question waiting on the pull request stays.)
+    if request.resume_question is None and not request.merge_from:
         await _supersede_waits(ctx, status)
     await status.at_stage(texts.STAGE_PREPARING)
     token = await flows.github.installation_token(ctx.job.spec["installation_id"])
@@ -144,6 +161,17 @@ async def _work(ctx: JobContext, gathered: Gathered, request: WorkRequest,
         ctx.log.info("this job's commit is already on %s; reusing it", workspace.branch)
         await live.start(await _head(workspace, "HEAD^"), create=False)
         return replace(await _already_committed(workspace), check_run=live.where())
+    identity = Identity(gathered.bot_login, gathered.bot_email)
+    conflicts: list[str] = []
+    task_prompt = request.task_prompt
+    if request.merge_from:
+        started = await _start_merge(ctx, request.merge_from, workspace, identity,
+                                     protected={gathered.default_branch, request.base_branch})
+        if isinstance(started, WorkResult):
+            return started
+        conflicts = started.conflicts
+        assert request.conflict_task is not None  # the two come together
+        task_prompt = request.conflict_task(conflicts)
 
     sandbox = Sandbox.from_settings(
         workspace.path, ctx.settings, network=config.network,
@@ -155,7 +183,7 @@ async def _work(ctx: JobContext, gathered: Gathered, request: WorkRequest,
         live.plan(todos)
         await status.progress(todos)
 
-    task_prompt, resume_messages = await _resumption(ctx, request)
+    task_prompt, resume_messages = await _resumption(ctx, request, task_prompt)
     result = await run_agent(
         client=flows.model_client(), model=config.model or ctx.settings.anthropic_model,
         workspace=workspace.path, task_prompt=task_prompt, sandbox=sandbox,
@@ -167,19 +195,34 @@ async def _work(ctx: JobContext, gathered: Gathered, request: WorkRequest,
                             result.messages, result.turn_usage)
     usage = asdict(result.usage)
     if result.outcome == "question":
+        if conflicts:  # an update round's question: the flow names the files on the pull request
+            return WorkResult("question", workspace.branch, question=result.question, usage=usage,
+                              check_run=live.where(), conflicts=conflicts)
         return replace(await _ask(ctx, gathered, request, workspace, result, usage),
                        check_run=live.where())
     if result.outcome == "error" and result.transient:
         raise ModelUnavailable(result.reason or "the model service is unavailable")
+    if result.outcome != "finished" or result.entry is None:
+        if conflicts:  # the flow names the files on the pull request
+            return WorkResult("unresolved", workspace.branch, usage=usage, conflicts=conflicts,
+                              reason=result.reason or "the agent stopped without finishing",
+                              check_run=live.where())
+        if result.outcome != "bound":
+            raise UserFacingError(result.reason or "the agent stopped without finishing")
+    if conflicts:
+        # The bot's own check, whatever the agent says: nothing conflicted goes in unresolved.
+        left = await branch_merge.unresolved(workspace.path, conflicts)
+        if left:
+            return WorkResult("unresolved", workspace.branch, usage=usage, conflicts=left,
+                              reason="the agent finished with these files still conflicted",
+                              check_run=live.where())
     changed = await changed_files(workspace)
-    if result.outcome == "bound":
-        # A limit never loses work: what exists is committed with an entry the bot writes.
-        entry = _limit_entry(result, request, changed, config.command)
-    elif result.outcome != "finished" or result.entry is None:
-        raise UserFacingError(result.reason or "the agent stopped without finishing")
-    else:
-        entry = result.entry
-    if not changed:
+    # A limit never loses work: what exists is committed, with an entry the bot writes when the
+    # agent wrote none.
+    entry = result.entry or _limit_entry(result, request, changed, config.command)
+    # A merge is committed even when its resolution is the branch's own tree: the base's head
+    # becomes a parent, which is what makes the pull request mergeable.
+    if not changed and not conflicts:
         return WorkResult("no_changes", workspace.branch, title=entry.title,
                           summary=neutralise_line(entry.task_summary), usage=usage,
                           key_decisions=entry.key_decisions, check_run=live.where(),
@@ -196,7 +239,9 @@ async def _work(ctx: JobContext, gathered: Gathered, request: WorkRequest,
     await status.at_stage(texts.STAGE_PUSHING)
     requester = ctx.job.spec["requester"]
     message = _commit_message(entry, requester, gathered.requester_id, ctx.job.id)
-    sha = await commit_all(workspace, message, Identity(gathered.bot_login, gathered.bot_email))
+    if request.merge_from:  # MERGE_HEAD makes the commit a merge: the branch's head, then theirs
+        message = f"Merge {request.merge_from} into {workspace.branch}\n\n{message}"
+    sha = await commit_all(workspace, message, identity)
     # A token minted now: the agent may have outlived the first one.
     token = await flows.github.installation_token(ctx.job.spec["installation_id"])
     await push_branch(workspace, token,
@@ -206,9 +251,34 @@ async def _work(ctx: JobContext, gathered: Gathered, request: WorkRequest,
         entry_body=render_entry_body(entry), summary=neutralise_line(entry.task_summary),
         earlier=await _earlier_entries(workspace, entry), usage=usage,
         continued=workspace.continued, tests=tests, key_decisions=entry.key_decisions,
-        changed_files=changed, check_run=live.where(), limit=result.limit,
+        changed_files=changed, check_run=live.where(), conflicts=conflicts, limit=result.limit,
         limit_hit=result.outcome == "bound",
     )
+
+
+async def _start_merge(ctx: JobContext, source: str, workspace: Workspace, identity: Identity,
+                       *, protected: set[str]) -> branch_merge.MergeStart | WorkResult:
+    """An update round's merge, begun; the round's result already when no agent is needed."""
+    if not workspace.continued:
+        raise UserFacingError(f"the branch {workspace.branch} is gone")
+    try:
+        started = await branch_merge.begin(workspace.path, f"origin/{source}", identity.env())
+    except (WorklogConflict, UnusableLog) as refusal:
+        return WorkResult("unresolved", workspace.branch, conflicts=[WORKLOG_FILE],
+                          reason=str(refusal))
+    if started.up_to_date:
+        return WorkResult("up_to_date", workspace.branch)
+    if started.conflicts:
+        return started
+    combined = (f"{WORKLOG_FILE} was combined entry by entry: the entries of {source} as they "
+                f"are, then the ones this branch added.\n\n" if started.worklog_combined else "")
+    message = f"Merge {source} into {workspace.branch}\n\n{combined}{JOB_TRAILER}: {ctx.job.id}\n"
+    await git.run_git(["commit", "--quiet", "--no-verify", "-F", "-"], cwd=workspace.path,
+                      env=identity.env(), input=message)
+    sha = await _head(workspace)
+    token = await services(ctx).github.installation_token(ctx.job.spec["installation_id"])
+    await push_branch(workspace, token, protected=protected | {source})
+    return WorkResult("merged", workspace.branch, sha=sha, continued=True)
 
 
 async def _head(workspace: Workspace, revision: str = "HEAD") -> str:
@@ -220,18 +290,19 @@ RESUME_KEYS = ("resume_question", "branch", "base_branch")
 QUESTION_TRAILER = "Backend-Bot-Question-Job"
 
 
-async def _resumption(ctx: JobContext, request: WorkRequest) -> tuple[str, list[dict] | None]:
+async def _resumption(ctx: JobContext, request: WorkRequest,
+                      task_prompt: str) -> tuple[str, list[dict] | None]:
     """The task, and the conversation to resume (with the answer in it) when there is one."""
     if request.resume_question is None:
-        return request.task_prompt, None
+        return task_prompt, None
     question = await asyncio.to_thread(ctx.engine.questions.get, request.resume_question)
     if question is None or question.answer is None:
         raise UserFacingError("the question this run was to resume is gone")
     messages = answered(question.messages, question.answer) if question.messages else None
     if messages is not None:
-        return request.task_prompt, messages
+        return task_prompt, messages
     # The conversation was too long to keep: a fresh run, told what it asked and the answer.
-    return (f"{request.task_prompt}\n\nAn earlier run asked the requester:\n\n{question.question}"
+    return (f"{task_prompt}\n\nAn earlier run asked the requester:\n\n{question.question}"
             f"\n\nThe answer:\n\n{question.answer}"), None
 
 
