@@ -15,7 +15,7 @@ import sys
 import time
 from pathlib import Path
 
-from bot import database, logs
+from bot import database, logs, providers
 from bot.errors import SettingsError
 from bot.jobstore import STATES as JOB_STATES
 from bot.settings import Settings, load_settings
@@ -92,7 +92,7 @@ def _state_lines(settings: Settings, host: str, port: int, *, workers: bool) -> 
         + ("" if settings.public_url else "  (set BOT_PUBLIC_URL to the address GitHub reaches)"),
         f"  database  {kind} {location.address}",
         f"  workers   {settings.workers if workers else 'none here: jobs run on `backend-bot worker`'}",
-        f"  model     {settings.anthropic_model}",
+        f"  model     {settings.anthropic_model} on {providers.describe(settings)}",
         *(f"  not ready: {problem}" for problem in problems),
     ]
 

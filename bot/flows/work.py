@@ -24,6 +24,7 @@ from bot.flows.services import services
 from bot.flows.status_comment import StatusComment, failure_reason
 from bot.github import git
 from bot.github.errors import GitError
+from bot.providers import provider_model_id
 from bot.redact import redact
 from bot.sanitize import neutralise, neutralise_line
 from bot.worklog import (
@@ -173,7 +174,8 @@ async def _work(ctx: JobContext, gathered: Gathered, request: WorkRequest,
         await status.progress(todos)
 
     result = await run_agent(
-        client=flows.model_client(), model=config.model or ctx.settings.anthropic_model,
+        client=flows.model_client(),
+        model=provider_model_id(ctx.settings.model_provider, config.model or ctx.settings.anthropic_model),
         workspace=workspace.path, task_prompt=task_prompt, sandbox=sandbox,
         limits=limits_for(config), on_todos=on_todos, trigger=request.trigger,
         on_tool_call=live.tool_call,
