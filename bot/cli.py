@@ -336,6 +336,11 @@ def _check_config(settings: Settings, args: argparse.Namespace) -> int:
         return EXIT_USAGE
     print(f"# {path} is valid; the settings it gives, merged over the defaults:")
     print(render_settings(config), end="")
+    from bot.budgets import operator_notes
+
+    # This bot's own caps, from its environment: a repository may lower them, not raise them.
+    for note in operator_notes(settings, config):
+        print(f"# ignored: {note}")
     return EXIT_OK
 
 

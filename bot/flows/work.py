@@ -12,7 +12,7 @@ import asyncio
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 
-from bot import branch_merge, texts
+from bot import branch_merge, budgets, texts
 from bot.agent import Sandbox, limits_for, run_agent
 from bot.agent.repo_tests import run_repository_tests, with_bot_tests
 from bot.branch_merge import UnusableLog
@@ -141,6 +141,11 @@ async def _work(ctx: JobContext, gathered: Gathered, request: WorkRequest,
                 status: StatusComment, live: LiveCheck) -> WorkResult:
     flows = services(ctx)
     config = gathered.repo_config
+    spend = await asyncio.to_thread(budgets.ledger, ctx.engine.database)
+    allowance = await asyncio.to_thread(  # raises OverBudget: no checkout, no model call
+        budgets.allowance, ctx.settings, config, spend,
+        installation_id=ctx.job.spec["installation_id"], repo=ctx.job.spec["repo"])
+    status.notes = allowance.notes
     await status.at_stage(texts.STAGE_PREPARING)
     token = await flows.github.installation_token(ctx.job.spec["installation_id"])
     workspace = await flows.workspaces.prepare(
@@ -177,9 +182,13 @@ async def _work(ctx: JobContext, gathered: Gathered, request: WorkRequest,
         client=flows.model_client(),
         model=provider_model_id(ctx.settings.model_provider, config.model or ctx.settings.anthropic_model),
         workspace=workspace.path, task_prompt=task_prompt, sandbox=sandbox,
-        limits=limits_for(config), on_todos=on_todos, trigger=request.trigger,
-        on_tool_call=live.tool_call,
+        limits=replace(limits_for(config), max_cost_usd=allowance.max_cost_usd),
+        on_todos=on_todos, trigger=request.trigger, on_tool_call=live.tool_call,
     )
+    # However the run ended, it cost what it cost.
+    await asyncio.to_thread(spend.record, job_id=ctx.job.id, installation_id=ctx.job.spec["installation_id"],
+                            repo=ctx.job.spec["repo"], usage=result.usage)
+    result.reason = allowance.explain_bound(result.reason, result.usage.cost_usd)
     # Whatever the outcome: a run that stopped is the one a reader most wants to follow.
     await asyncio.to_thread(ctx.engine.transcripts.save, ctx.job.id, result.reason or result.outcome,
                             result.messages, result.turn_usage)
