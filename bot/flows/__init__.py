@@ -3,7 +3,18 @@
 from __future__ import annotations
 
 from bot.engine import Engine
-from bot.flows import abandoned, ack, config, control, issue, log_merge, pr_command, review, update
+from bot.flows import (
+    abandoned,
+    ack,
+    config,
+    control,
+    issue,
+    log_merge,
+    pr_command,
+    rate_limited,
+    review,
+    update,
+)
 from bot.flows.services import Services
 
 KINDS = {
@@ -16,9 +27,10 @@ KINDS = {
     "update": update.run,
     "ack": ack.run,
     "abandoned": abandoned.run,
+    "rate_limited": rate_limited.run,
 }
 # A few GitHub calls each, answering a person who is waiting: never behind an agent run.
-CONTROL_KINDS = frozenset({"control", "config", "ack", "abandoned"})
+CONTROL_KINDS = frozenset({"control", "config", "ack", "abandoned", "rate_limited"})
 
 
 def register_flows(engine: Engine, services: Services) -> None:

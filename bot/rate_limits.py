@@ -1,0 +1,88 @@
+"""How often one person may start work: BOT_TRIGGERS_PER_HOUR per person per installation.
+
+Counted where a trigger becomes a job, in the intake's own transaction (`JobStore`), so the
+webhook path makes no network call and two deliveries at once cannot both take the last place
+(SQLite has one writer; on PostgreSQL a transaction-scoped advisory lock per person orders them).
+Only work counts (an issue's label or command, a command on a pull request, a review): the
+controls (`help`, `status`, `cancel`, `retry`) never do, nor does anything the bot starts itself.
+
+A trigger over the limit is stored as a job of kind `rate_limited` instead of the work it asked
+for: the first of the hour posts one polite comment saying when the person may ask again; the
+others end without a word, so a flood of triggers cannot make the bot flood the repository.
+A repeat of an accepted delivery is the job stored the first time, never counted twice.
+
+`now()` is the one clock here, so tests move it.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from bot.database import Database
+
+TRIGGER_KINDS = frozenset({"issue", "pr_command", "review"})
+REFUSAL_KIND = "rate_limited"
+WINDOW_SECONDS = 3600.0
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS bot_triggers (
+    id {id_column},
+    installation_id BIGINT NOT NULL,
+    person TEXT NOT NULL,
+    at DOUBLE PRECISION NOT NULL,
+    refused INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS bot_triggers_person ON bot_triggers (installation_id, person, at)
+"""
+
+
+def now() -> float:
+    return time.time()
+
+
+class TriggerGate:
+    """Admits each stored trigger or turns it into its refusal (see the module docstring)."""
+
+    def __init__(self, per_hour: int) -> None:
+        self.per_hour = per_hour
+
+    def create_schema(self, database: Database) -> None:
+        database.create_schema(_SCHEMA.format(id_column=database.id_column))
+
+    def applies(self, kind: str) -> bool:
+        return kind in TRIGGER_KINDS
+
+    def admit(self, database: Database, conn: Any, row: tuple) -> tuple:
+        """The row to store for this intake row `(dedup_key, delivery_id, event, kind, key,
+        spec, created_at)`: itself when its person is under the limit, else its refusal.
+        Runs inside the intake's transaction, on its connection."""
+        dedup_key, delivery_id, event, kind, key, spec_text, created_at = row
+        spec = json.loads(spec_text)
+        installation_id = spec.get("installation_id") or 0
+        # GitHub logins are case-insensitive.
+        person = str(spec.get("requester") or "").lower()
+        at = now()
+
+        def run(statement: str, params: tuple) -> list:
+            cursor = conn.execute(database.sql(statement), params)
+            return cursor.fetchall() if cursor.description else []
+
+        if database.postgres:
+            run("SELECT pg_advisory_xact_lock(hashtext(?::text))", (f"triggers:{installation_id}:{person}",))
+        run("DELETE FROM bot_triggers WHERE installation_id = ? AND person = ? AND at <= ?",
+            (installation_id, person, at - WINDOW_SECONDS))
+        counted, refused, oldest = run(
+            "SELECT COALESCE(SUM(1 - refused), 0), COALESCE(SUM(refused), 0), MIN(CASE WHEN refused = 0 "
+            "THEN at END) FROM bot_triggers WHERE installation_id = ? AND person = ?",
+            (installation_id, person))[0]
+        admitted = counted < self.per_hour
+        run("INSERT INTO bot_triggers (installation_id, person, at, refused) VALUES (?, ?, ?, ?)",
+            (installation_id, person, at, 0 if admitted else 1))
+        if admitted:
+            return row
+        refusal = {**spec, "for_kind": kind, "limit": self.per_hour,
+                   "speak": refused == 0, "again_at": float(oldest) + WINDOW_SECONDS}
+        return (dedup_key, delivery_id, event, REFUSAL_KIND, f"{key}/{REFUSAL_KIND}",
+                json.dumps(refusal, separators=(",", ":")), created_at)
