@@ -15,6 +15,7 @@ is ever passed to a subprocess: the sandbox and git build their environments fro
 
 from __future__ import annotations
 
+import os
 import re
 from typing import TYPE_CHECKING
 
@@ -115,6 +116,15 @@ def _bedrock(settings: Settings) -> anthropic.AsyncAnthropic:
     def secret(value) -> str | None:
         return value.get_secret_value() if value is not None else None
 
+    explicit = settings.aws_access_key_id is not None or os.environ.get("AWS_BEARER_TOKEN_BEDROCK")
+    if not explicit:
+        import boto3
+
+        # The SDK would find out only when signing the first request, as an error the loop
+        # cannot tell from a bug.
+        if boto3.Session().get_credentials() is None:
+            raise ValueError("no AWS credentials were found (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, "
+                             "a profile, or an instance role)")
     # Not a subclass of AsyncAnthropic, but the same `messages.create`, which is all the loop uses.
     return AsyncAnthropicBedrock(
         aws_access_key=secret(settings.aws_access_key_id),
@@ -125,19 +135,25 @@ def _bedrock(settings: Settings) -> anthropic.AsyncAnthropic:
 
 
 def _vertex(settings: Settings) -> anthropic.AsyncAnthropic:
+    import google.auth
     from anthropic import AsyncAnthropicVertex
+    from google.auth.exceptions import DefaultCredentialsError
 
-    credentials, project = None, settings.vertex_project_id
-    if settings.google_credentials_path is not None:
-        import google.auth
-
-        credentials, found_project = google.auth.load_credentials_from_file(
-            str(settings.google_credentials_path), scopes=list(VERTEX_SCOPES))
-        project = project or found_project
-    kwargs = {"project_id": project} if project else {}
     region = settings.vertex_region
     if not region:
         raise ValueError("CLOUD_ML_REGION is not set")
+    # Found now rather than at the first request, where the SDK's error could not be told from
+    # a bug: the file GOOGLE_APPLICATION_CREDENTIALS names, else the application defaults.
+    try:
+        if settings.google_credentials_path is not None:
+            credentials, found_project = google.auth.load_credentials_from_file(
+                str(settings.google_credentials_path), scopes=list(VERTEX_SCOPES))
+        else:
+            credentials, found_project = google.auth.default(scopes=list(VERTEX_SCOPES))
+    except DefaultCredentialsError as error:
+        raise ValueError(f"no usable Google credentials ({_first_line(error)})") from None
+    project = settings.vertex_project_id or found_project
+    kwargs = {"project_id": project} if project else {}
     return AsyncAnthropicVertex(region=region, credentials=credentials,
                                 base_url=settings.vertex_base_url, max_retries=0, **kwargs)
 

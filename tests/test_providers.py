@@ -166,3 +166,24 @@ def test_cloud_tokens_are_redacted_whatever_their_source():
 
     text = f"Authorization failed for {AWS_KEY_ID} with token {GOOGLE_ACCESS_TOKEN}"
     assert AWS_KEY_ID not in redact(text) and GOOGLE_ACCESS_TOKEN not in redact(text)
+
+
+def test_missing_cloud_credentials_are_said_before_any_request(monkeypatch, tmp_path):
+    from bot.errors import UserFacingError
+
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE",
+                 "AWS_BEARER_TOKEN_BEDROCK", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    bedrock = load_settings(_env_file=None, model_provider="bedrock", aws_region="us-east-1")
+    with pytest.raises(UserFacingError, match="MODEL_PROVIDER=bedrock: no AWS credentials were found"):
+        make_client(bedrock)
+
+    broken = tmp_path / "adc.json"
+    broken.write_text('{"type": "nonsense"}')
+    vertex = load_settings(_env_file=None, model_provider="vertex", vertex_region="us-east5",
+                           google_credentials_path=broken)
+    with pytest.raises(UserFacingError, match="MODEL_PROVIDER=vertex: no usable Google credentials"):
+        make_client(vertex)
