@@ -15,6 +15,7 @@ from bot.repo_config import parse_repo_config
 from bot.settings import load_settings
 from tests.agent_fakes import FakeAnthropic, finish, tool_use
 from tests.support.in_process import InProcessBot
+from tests.support.postgres import ThrowawayPostgres, skip_reason
 from tests.support.stack import REPO, Stack, bot_settings
 
 # The scripted model answers 100 input and 20 output tokens a turn: on claude-haiku-4-5
@@ -108,8 +109,28 @@ def test_a_run_stopped_by_the_budget_says_it_was_the_budget(make_stack, clock):
             "left of it, and spent $0.0004") in said
 
 
-def test_monthly_budget_of_the_installation(tmp_path, clock):
-    spent = budgets.ledger(Database(f"sqlite:///{tmp_path}/db.db"))
+@pytest.fixture(scope="module")
+def pg_url():
+    reason = skip_reason()
+    if reason is not None:
+        pytest.skip(f"no PostgreSQL: {reason}")
+    server = ThrowawayPostgres()
+    yield server.start()
+    server.stop()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def spent(request, tmp_path):
+    if request.param == "sqlite":
+        database = Database(f"sqlite:///{tmp_path}/db.db")
+    else:
+        database = Database(request.getfixturevalue("pg_url"))
+        database.execute("DROP TABLE IF EXISTS bot_spend")
+    yield budgets.ledger(database)
+    database.close()
+
+
+def test_monthly_budget_of_the_installation(spent, clock):
     settings = load_settings(_env_file=None, budget_installation_monthly_usd=1.0)
     config = parse_repo_config(None)
     usage = Usage(model="claude-haiku-4-5", cost_usd=0.75)
@@ -127,8 +148,7 @@ def test_monthly_budget_of_the_installation(tmp_path, clock):
     assert budgets.allowance(settings, config, spent, installation_id=42, repo="acme/b").max_cost_usd == 1.0
 
 
-def test_a_repository_lowers_the_operators_caps_and_cannot_raise_them(tmp_path, clock):
-    spent = budgets.ledger(Database(f"sqlite:///{tmp_path}/db.db"))
+def test_a_repository_lowers_the_operators_caps_and_cannot_raise_them(spent, clock):
     settings = load_settings(_env_file=None, max_cost_per_run_usd=2.0, budget_repo_daily_usd=10.0)
 
     raising = parse_repo_config("max_cost_usd: 50\ndaily_budget_usd: 500\n")

@@ -7,11 +7,13 @@ from __future__ import annotations
 import pytest
 
 from bot import rate_limits
+from bot.database import Database
 from bot.jobstore import JobStore
 from bot.rate_limits import TriggerGate
 from bot.routing import JobRequest
 from tests.agent_fakes import FakeAnthropic, finish
 from tests.support.in_process import InProcessBot
+from tests.support.postgres import ThrowawayPostgres, skip_reason
 from tests.support.stack import REPO, Stack, bot_settings
 
 T0 = 1_800_000_000.0
@@ -24,9 +26,24 @@ def clock(monkeypatch):
     return moment
 
 
-@pytest.fixture
-def store(tmp_path):
-    store = JobStore(f"sqlite:///{tmp_path}/jobs.db")
+@pytest.fixture(scope="module")
+def pg_url():
+    reason = skip_reason()
+    if reason is not None:
+        pytest.skip(f"no PostgreSQL: {reason}")
+    server = ThrowawayPostgres()
+    yield server.start()
+    server.stop()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def store(request, tmp_path):
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path}/jobs.db"
+    else:
+        url = request.getfixturevalue("pg_url")
+        Database(url).execute("DROP TABLE IF EXISTS bot_jobs, bot_triggers")
+    store = JobStore(url)
     store.gate = TriggerGate(20)
     store.open()
     yield store
