@@ -263,19 +263,18 @@ class JobStore:
             "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (dedup_key) DO NOTHING RETURNING id"
         )
         existing = self.database.sql("SELECT id FROM bot_jobs WHERE dedup_key = ?")
+        refuse = self.database.sql("UPDATE bot_jobs SET kind = ?, key = ?, spec = ? WHERE id = ?")
         created_any = False
         with self.database.transaction(conn):
             for submission in batch:
                 submission.ids = []
                 for row in submission.rows:
-                    if self.gate is not None and self.gate.applies(row[3]):
-                        # Counted once: a repeated delivery is the job it made the first time.
-                        prior = conn.execute(existing, (row[0],)).fetchone()
-                        if prior is not None:
-                            submission.ids.append((prior[0], False))
-                            continue
-                        row = self.gate.admit(self.database, conn, row)
                     found = conn.execute(insert, row).fetchone()
+                    # Counted once, when stored: a repeated delivery is the job it made the first time.
+                    if found is not None and self.gate is not None and self.gate.applies(row[3]):
+                        refusal = self.gate.refusal(self.database, conn, row)
+                        if refusal is not None:
+                            conn.execute(refuse, (*refusal, found[0]))
                     if found is not None:
                         submission.ids.append((found[0], True))
                         created_any = True

@@ -54,11 +54,12 @@ class TriggerGate:
     def applies(self, kind: str) -> bool:
         return kind in TRIGGER_KINDS
 
-    def admit(self, database: Database, conn: Any, row: tuple) -> tuple:
-        """The row to store for this intake row `(dedup_key, delivery_id, event, kind, key,
-        spec, created_at)`: itself when its person is under the limit, else its refusal.
-        Runs inside the intake's transaction, on its connection."""
-        dedup_key, delivery_id, event, kind, key, spec_text, created_at = row
+    def refusal(self, database: Database, conn: Any, row: tuple) -> tuple[str, str, str] | None:
+        """Count the trigger just stored from the intake row `(dedup_key, delivery_id, event,
+        kind, key, spec, created_at)`: None when its person is under the limit, else the kind,
+        key and spec of the refusal to store in its place. Runs inside the intake's
+        transaction, on its connection."""
+        _, _, _, kind, key, spec_text, _ = row
         spec = json.loads(spec_text)
         installation_id = spec.get("installation_id") or 0
         # GitHub logins are case-insensitive.
@@ -81,8 +82,7 @@ class TriggerGate:
         run("INSERT INTO bot_triggers (installation_id, person, at, refused) VALUES (?, ?, ?, ?)",
             (installation_id, person, at, 0 if admitted else 1))
         if admitted:
-            return row
+            return None
         refusal = {**spec, "for_kind": kind, "limit": self.per_hour,
                    "speak": refused == 0, "again_at": float(oldest) + WINDOW_SECONDS}
-        return (dedup_key, delivery_id, event, REFUSAL_KIND, f"{key}/{REFUSAL_KIND}",
-                json.dumps(refusal, separators=(",", ":")), created_at)
+        return REFUSAL_KIND, f"{key}/{REFUSAL_KIND}", json.dumps(refusal, separators=(",", ":"))
