@@ -14,6 +14,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, generate_la
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 
 from bot import budgets
+from bot.agent.usage import PRICES
 from bot.jobstore import FINAL_STATES, JobStore
 from bot.logs import get_logger
 
@@ -62,12 +63,11 @@ class _FromDatabase:
                                    labels=["repo", "model"])
         runs = CounterMetricFamily("backend_bot_agent_runs", "Agent runs by repository and model",
                                    labels=["repo", "model"])
-        for row in spend:
-            for kind, value in (("input", row.input_tokens), ("cached", row.cached_tokens),
-                                ("cache_write", row.cache_write_tokens), ("output", row.output_tokens)):
-                tokens.add_metric([row.repo, row.model, kind], value)
-            cost.add_metric([row.repo, row.model], row.usd)
-            runs.add_metric([row.repo, row.model], row.runs)
+        for (repo, model), figures in _by_known_model(spend).items():
+            for kind, value in zip(("input", "cached", "cache_write", "output"), figures[:4], strict=True):
+                tokens.add_metric([repo, model, kind], value)
+            cost.add_metric([repo, model], figures[4])
+            runs.add_metric([repo, model], figures[5])
         jobs = CounterMetricFamily("backend_bot_jobs_finished", "Finished jobs by kind and outcome",
                                    labels=["kind", "outcome"])
         for kind, state, count in finished:
@@ -89,6 +89,19 @@ class _FromDatabase:
             buckets = [(repr(le), float(n)) for le, n in zip(QUEUE_WAIT_BUCKETS, cumulative, strict=True)]
             found.append((kind, [*buckets, ("+Inf", float(count))], float(total or 0.0)))
         return found
+
+
+def _by_known_model(spend: list[budgets.SpendRow]) -> dict[tuple[str, str], list[float]]:
+    """Figures by repository and model, a model the bot has no price for counted as `other`: a
+    repository's config names its model, and each new name must not grow /metrics for good."""
+    figures: dict[tuple[str, str], list[float]] = {}
+    for row in spend:
+        model = row.model if row.model in PRICES else "other"
+        sums = figures.setdefault((row.repo, model), [0.0] * 6)
+        for index, value in enumerate((row.input_tokens, row.cached_tokens, row.cache_write_tokens,
+                                       row.output_tokens, row.usd, row.runs)):
+            sums[index] += value
+    return figures
 
 
 class Metrics:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from bot.agent.usage import Usage, cost_usd
@@ -105,3 +106,21 @@ def test_usage_where_no_bot_ran_says_so(tmp_path):
     result = backend_bot(tmp_path, "usage")
     assert result.returncode == 1 and "no database at" in result.stderr
     assert not (tmp_path / "data").exists()
+
+
+def test_a_model_name_from_a_config_does_not_grow_metrics(tmp_path):
+    from bot.jobstore import JobStore
+    from bot.metrics import Metrics
+
+    store = JobStore(f"sqlite:///{tmp_path}/backend-bot.db")
+    store.open()
+    spent = ledger(store.database)
+    for index in range(5):
+        spent.record(job_id=index, installation_id=42, repo=REPO, usage=Usage(model=f"made-up-{index}", cost_usd=0.1))
+    spent.record(job_id=9, installation_id=42, repo=REPO, usage=Usage(model="claude-sonnet-4-5-20250929", cost_usd=1))
+    text = Metrics(store).render().decode()
+    store.close()
+    assert "made-up" not in text
+    cost = samples(text, "backend_bot_model_cost_usd_total")
+    assert cost == {(("model", "other"), ("repo", REPO)): pytest.approx(0.5),
+                    (("model", "claude-sonnet-4-5"), ("repo", REPO)): 1.0}
