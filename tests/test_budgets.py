@@ -180,6 +180,9 @@ def test_a_raise_is_said_in_the_working_status(make_stack, clock, github_sim):
     assert stack.wait_jobs(1)[0].state == "succeeded"
     edits = [r.json["body"] for r in stack.sim.requests
              if isinstance(r.json, dict) and "Working on it" in r.json.get("body", "")]
-    assert edits and all("`max_cost_usd: 50` in `.github/backend.yml` is above the bot operator's cap of "
-                         "$1.00 per run, so $1.00 applies." in body for body in edits[1:])
+    note = ("ℹ️ `max_cost_usd: 50` in `.github/backend.yml` is above the bot operator's cap of $1.00 per run, "
+            "so $1.00 applies.")
+    # From the moment the run's allowance is known to the run's end.
+    later = [body for body in edits if "making a plan" in body or "committing" in body]
+    assert len(later) >= 2 and all(note in body for body in later)
     assert number

@@ -141,11 +141,6 @@ async def _work(ctx: JobContext, gathered: Gathered, request: WorkRequest,
                 status: StatusComment, live: LiveCheck) -> WorkResult:
     flows = services(ctx)
     config = gathered.repo_config
-    spend = await asyncio.to_thread(budgets.ledger, ctx.engine.database)
-    allowance = await asyncio.to_thread(  # raises OverBudget: no checkout, no model call
-        budgets.allowance, ctx.settings, config, spend,
-        installation_id=ctx.job.spec["installation_id"], repo=ctx.job.spec["repo"])
-    status.notes = allowance.notes
     await status.at_stage(texts.STAGE_PREPARING)
     token = await flows.github.installation_token(ctx.job.spec["installation_id"])
     workspace = await flows.workspaces.prepare(
@@ -167,6 +162,13 @@ async def _work(ctx: JobContext, gathered: Gathered, request: WorkRequest,
         conflicts = started.conflicts
         assert request.conflict_task is not None  # the two come together
         task_prompt = request.conflict_task(conflicts)
+    # Only now, with the agent next: a run that spent the last of a budget before a crash still
+    # publishes its commit above, and a merge without conflicts needs no model.
+    spend = await asyncio.to_thread(budgets.ledger, ctx.engine.database)
+    allowance = await asyncio.to_thread(  # raises OverBudget: no model call
+        budgets.allowance, ctx.settings, config, spend,
+        installation_id=ctx.job.spec["installation_id"], repo=ctx.job.spec["repo"])
+    status.notes = allowance.notes
 
     sandbox = Sandbox.from_settings(
         workspace.path, ctx.settings, network=config.network,
