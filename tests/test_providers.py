@@ -10,10 +10,12 @@ import json
 import pytest
 
 from bot.agent.sandbox import Sandbox
+from bot.budgets import ledger
+from bot.database import Database
 from bot.github.git import git_env
 from bot.providers import canonical_model, describe, make_client, provider_model_id
 from bot.settings import load_settings
-from tests.agent_fakes import GOOGLE_ACCESS_TOKEN, GOOGLE_TOKEN_PATH, FakeAnthropic, finish, tool_use
+from tests.agent_fakes import GOOGLE_ACCESS_TOKEN, GOOGLE_TOKEN_PATH, FakeAnthropic, finish, http_error, tool_use
 from tests.support.in_process import InProcessBot
 from tests.support.stack import REPO, Stack, bot_settings
 
@@ -73,6 +75,7 @@ def test_an_issue_is_worked_through_each_provider(provider_stack):
     sim = stack.sim
     number = sim.add_issue(REPO, "Add hello.txt", "Please add hello.txt.", user="alice")
     stack.fake.add(
+        http_error(529, retry_after=0),  # overloaded: the loop's own retry, as on Anthropic's API
         tool_use("Write", file_path="hello.txt", content="hello\n"),
         tool_use("Bash", command="env", description="What the shell sees"),
         finish(title="Add hello.txt"),
@@ -82,16 +85,16 @@ def test_an_issue_is_worked_through_each_provider(provider_stack):
     assert job.state == "succeeded", job.error
 
     fake = stack.fake
-    assert len(fake.requests) == 3
+    assert len(fake.requests) == 4
     if provider == "bedrock":
-        assert fake.paths == ["/model/anthropic.claude-sonnet-4-5-20250929-v1:0/invoke"] * 3
+        assert fake.paths == ["/model/anthropic.claude-sonnet-4-5-20250929-v1:0/invoke"] * 4
         for headers in fake.headers:
             auth = headers["Authorization"]
             assert auth.startswith(f"AWS4-HMAC-SHA256 Credential={AWS_KEY_ID}/")
             assert "/eu-west-3/bedrock/aws4_request" in auth
     else:
         assert fake.paths == ["/projects/acme-ml/locations/europe-west1/publishers/anthropic/models/"
-                              "claude-sonnet-4-5@20250929:rawPredict"] * 3
+                              "claude-sonnet-4-5@20250929:rawPredict"] * 4
         assert fake.token_requests == 1  # refreshed once, then reused
         assert all(h["Authorization"] == f"Bearer {GOOGLE_ACCESS_TOKEN}" for h in fake.headers)
     for body in fake.requests:
@@ -102,10 +105,13 @@ def test_an_issue_is_worked_through_each_provider(provider_stack):
         assert body["system"][0]["cache_control"] == {"type": "ephemeral"}
         assert body["messages"][-1]["content"][-1]["cache_control"] == {"type": "ephemeral"}
 
+    # Usage is counted as on Anthropic's API, under the model's own name.
+    (spent,) = ledger(Database(stack.bot.settings.database_url)).by_repo_model()
+    assert (spent.model, spent.runs, spent.input_tokens, spent.output_tokens) == ("claude-sonnet-4-5", 1, 300, 60)
     (pr,) = sim.pulls(REPO)
     assert "cost: $" in pr["body"]
     # The agent's shell saw none of the cloud's credentials, and neither did the log.
-    shell = json.dumps(fake.tool_results(2))
+    shell = json.dumps(fake.tool_results(3))
     log = stack.bot.log()
     for secret in (AWS_KEY_ID, AWS_SECRET, GOOGLE_KEY_ID, GOOGLE_ACCESS_TOKEN):
         assert secret not in shell
