@@ -3,8 +3,8 @@
 Counted where a trigger becomes a job, in the intake's own transaction (`JobStore`), so the
 webhook path makes no network call and two deliveries at once cannot both take the last place
 (SQLite has one writer; on PostgreSQL a transaction-scoped advisory lock per person orders them).
-Only work counts (an issue's label or command, a command on a pull request, a review, and the
-work a `retry` submits again): `help`, `status` and `cancel` never do.
+Only work counts (an issue's label or command, a command on a pull request, a review,
+`update`, and the work a `retry` submits again): `help`, `status` and `cancel` never do.
 
 A trigger over the limit is stored as a job of kind `rate_limited` instead of the work it asked
 for: the first of the hour posts one polite comment saying when the person may ask again; the
@@ -22,7 +22,7 @@ from typing import Any
 
 from bot.database import Database
 
-TRIGGER_KINDS = frozenset({"issue", "pr_command", "review"})
+TRIGGER_KINDS = frozenset({"issue", "pr_command", "review", "update"})
 REFUSAL_KIND = "rate_limited"
 WINDOW_SECONDS = 3600.0
 
