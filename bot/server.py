@@ -252,7 +252,8 @@ def create_app(
         return JSONResponse(body, status_code=200 if not problems else 503)
 
     async def metrics_endpoint(request: Request) -> Response:
-        return Response(metrics.render(), media_type="text/plain; version=0.0.4")
+        # The spend and job figures are read from the database: off the event loop.
+        return Response(await asyncio.to_thread(metrics.render), media_type="text/plain; version=0.0.4")
 
     webhook = WebhookEndpoint(settings, router, engine, metrics, lambda: state["app_slug"],
                               triggers)
