@@ -136,9 +136,10 @@ def test_serve_opens_with_the_apps_slug_webhook_database_and_workers(process_sta
             in log)
     assert "backend-bot:   database  SQLite " + str(process_stack.data_dir.resolve()) in log
     assert "backend-bot:   workers   2" in log
+    assert "backend-bot:   model     claude-haiku-4-5 on anthropic" in log
     assert "not ready" not in log
     health = httpx.get(process_stack.bot.url + "/healthz").json()
-    assert health["status"] == "ok" and health["problems"] == []
+    assert health["status"] == "ok" and health["problems"] == [] and health["provider"] == "anthropic"
 
 
 def test_healthz_is_503_naming_the_missing_model_key(tmp_path):
