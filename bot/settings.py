@@ -78,6 +78,8 @@ class Settings(BaseSettings):
     aws_access_key_id: SecretStr | None = Field(default=None, validation_alias="AWS_ACCESS_KEY_ID")
     aws_secret_access_key: SecretStr | None = Field(default=None, validation_alias="AWS_SECRET_ACCESS_KEY")
     aws_session_token: SecretStr | None = Field(default=None, validation_alias="AWS_SESSION_TOKEN")
+    # Read by boto3 itself; known here so the agent's sandbox hides the file.
+    aws_shared_credentials_file: Path | None = Field(default=None, validation_alias="AWS_SHARED_CREDENTIALS_FILE")
     bedrock_base_url: str | None = Field(default=None, validation_alias="ANTHROPIC_BEDROCK_BASE_URL")
     vertex_project_id: str | None = Field(default=None, validation_alias="ANTHROPIC_VERTEX_PROJECT_ID")
     vertex_region: str | None = Field(default=None, validation_alias="CLOUD_ML_REGION")
