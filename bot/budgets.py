@@ -85,14 +85,14 @@ class SpendLedger:
         self.database = database
         database.create_schema(_SCHEMA.format(id_column=database.id_column))
 
-    def record(self, *, job_id: int, installation_id: int, repo: str, usage: Usage,
+    def record(self, *, job_id: int, installation_id: int | None, repo: str, usage: Usage,
                at: dt.datetime | None = None) -> None:
         at = at or now()
         self.database.execute(
             "INSERT INTO bot_spend (job_id, installation_id, repo, model, day, input_tokens, "
             "cached_tokens, cache_write_tokens, output_tokens, usd, recorded_at) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (job_id, installation_id, repo, canonical_model(usage.model), at.date().isoformat(),
+            (job_id, installation_id or 0, repo, canonical_model(usage.model), at.date().isoformat(),
              usage.input_tokens, usage.cache_read_tokens, usage.cache_write_tokens,
              usage.output_tokens, usage.cost_usd, at.timestamp()),
         )
