@@ -171,13 +171,6 @@ class Settings(BaseSettings):
             raise ValueError("unknown protocol")
         return value
 
-    @field_validator("google_credentials_path")
-    @classmethod
-    def _credentials_file_exists(cls, value: Path | None) -> Path | None:
-        if value is not None and not value.is_file():
-            raise ValueError(f"there is no file at {value}")
-        return value
-
     @field_validator("private_key_path")
     @classmethod
     def _key_file_exists(cls, value: Path | None) -> Path | None:
@@ -249,6 +242,10 @@ class Settings(BaseSettings):
             problems.append("ANTHROPIC_API_KEY is not set (the agent cannot run without it)")
         if self.model_provider == "vertex" and not self.vertex_region:
             problems.append("CLOUD_ML_REGION is not set (MODEL_PROVIDER=vertex needs the region of Vertex AI)")
+        # Only Vertex reads it: another provider's bot starts whatever else the variable names.
+        credentials = self.google_credentials_path
+        if self.model_provider == "vertex" and credentials is not None and not credentials.is_file():
+            problems.append(f"GOOGLE_APPLICATION_CREDENTIALS: there is no file at {credentials}")
         return problems
 
     def executor_id(self) -> str:
@@ -288,7 +285,7 @@ def _problem_line(error: ErrorDetails) -> str:
     shown = f"{value!r}" if isinstance(value, (str, int, float)) else "this value"
     expected = EXPECTED.get(name.upper())
     reason = error.get("ctx", {}).get("error")
-    if name.upper() in ("PRIVATE_KEY_PATH", "GOOGLE_APPLICATION_CREDENTIALS") and reason:
+    if name.upper() == "PRIVATE_KEY_PATH" and reason:
         return f"{name.upper()}: {reason}"
     if name.upper() == "DATABASE_URL" and reason:
         # A URL's password stays out of the terminal and whatever keeps its output.

@@ -47,7 +47,6 @@ def assert_clean(result: subprocess.CompletedProcess) -> None:
     ("DATABASE_URL", "nonsense", "it is not a database URL"),
     ("PRIVATE_KEY_PATH", "missing.pem", "PRIVATE_KEY_PATH: there is no file at missing.pem"),
     ("MODEL_PROVIDER", "azure", "MODEL_PROVIDER='azure': expected anthropic, bedrock or vertex"),
-    ("GOOGLE_APPLICATION_CREDENTIALS", "adc.json", "GOOGLE_APPLICATION_CREDENTIALS: there is no file at adc.json"),
     ("BOT_MAX_COST_PER_RUN_USD", "0", "BOT_MAX_COST_PER_RUN_USD='0': expected a number of US dollars above 0"),
     ("BOT_BUDGET_REPO_DAILY_USD", "-5", "BOT_BUDGET_REPO_DAILY_USD='-5': expected a number of US dollars"),
     ("BOT_BUDGET_INSTALLATION_MONTHLY_USD", "lots", "BOT_BUDGET_INSTALLATION_MONTHLY_USD='lots': expected"),

@@ -143,6 +143,13 @@ def test_each_provider_needs_its_own_settings_not_the_anthropic_key(tmp_path):
     assert describe(bedrock) == "bedrock (us-east-1)"
     vertex = load_settings(_env_file=None, model_provider="vertex", vertex_project_id="p")
     assert any("CLOUD_ML_REGION" in p for p in vertex.work_problems())
+    missing = tmp_path / "adc.json"
+    vertex = load_settings(_env_file=None, model_provider="vertex", vertex_region="us-east5",
+                           google_credentials_path=missing)
+    assert vertex.work_problems()[-1] == f"GOOGLE_APPLICATION_CREDENTIALS: there is no file at {missing}"
+    # Another provider's bot does not read the file, so it need not exist.
+    bedrock = load_settings(_env_file=None, model_provider="bedrock", google_credentials_path=missing)
+    assert not [p for p in bedrock.work_problems() if "GOOGLE" in p]
 
 
 def test_a_provider_missing_a_setting_says_which(monkeypatch):
