@@ -44,6 +44,7 @@ from bot.executors import ExecutorStore, Heartbeats
 from bot.jobstore import FINAL_STATES, Job, JobStore, workflow_id_for
 from bot.keyguard import key_guard_for
 from bot.questions import QuestionStore
+from bot.rate_limits import TriggerGate
 from bot.redact import redact
 from bot.routing import JobRequest
 from bot.settings import Settings
@@ -165,6 +166,8 @@ class Engine:
         self.store = store
         # The database's other tables, on the jobs table's connections.
         self.database = store.database
+        if store.gate is None:
+            store.gate = TriggerGate(settings.triggers_per_hour)
         self.trigger_words = TriggerWordStore(self.database)
         self.executors = ExecutorStore(self.database)
         self.transcripts = TranscriptStore(self.database)

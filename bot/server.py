@@ -26,7 +26,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 import handlers
-from bot import logs, webhooks
+from bot import logs, providers, webhooks
 from bot.engine import Engine
 from bot.errors import WebhookError
 from bot.jobstore import JobStore
@@ -254,13 +254,15 @@ def create_app(
             "problems": problems,
             "workers": settings.workers if engine.run_workers else 0,
             "database": "postgresql" if engine.database.postgres else "sqlite",
+            "provider": providers.describe(settings),
         }
         if problems:
             body["message"] = "The bot cannot work: " + "; ".join(problems) + "."
         return JSONResponse(body, status_code=200 if not problems else 503)
 
     async def metrics_endpoint(request: Request) -> Response:
-        return Response(metrics.render(), media_type="text/plain; version=0.0.4")
+        # The spend and job figures are read from the database: off the event loop.
+        return Response(await asyncio.to_thread(metrics.render), media_type="text/plain; version=0.0.4")
 
     webhook = WebhookEndpoint(settings, router, engine, metrics, lambda: state["app_slug"],
                               triggers, awaited)

@@ -99,6 +99,12 @@ CONFIG_INVALID = (
     "⚠️ backend-bot did not start: `.github/backend.yml` on the default branch is not valid.\n\n"
     "{problems}\n\nFix the file on the default branch, then {retry_hint}."
 )
+RATE_LIMITED = (
+    "Sorry @{login}, you have asked backend-bot for work {limit} times in the last hour, as often "
+    "as this bot's operator allows one person, so this request was not started. Please ask again "
+    "after {again}. Until then more requests are not answered; the `help`, `status` and `cancel` "
+    "commands still work."
+)
 QUESTION_COMMENT = (
     "{marker}\n❓ @{login}, before going on the agent asks:\n\n{question}\n\n"
     "*Reply with your answer in a comment: the run goes on where it stopped.*"

@@ -3,7 +3,19 @@
 from __future__ import annotations
 
 from bot.engine import Engine
-from bot.flows import abandoned, ack, answer, config, control, issue, log_merge, pr_command, review, update
+from bot.flows import (
+    abandoned,
+    ack,
+    answer,
+    config,
+    control,
+    issue,
+    log_merge,
+    pr_command,
+    rate_limited,
+    review,
+    update,
+)
 from bot.flows.services import Services
 
 KINDS = {
@@ -18,9 +30,10 @@ KINDS = {
     "abandoned": abandoned.run,
     "answer": answer.run,
     "wait_ended": answer.ended,
+    "rate_limited": rate_limited.run,
 }
 # A few GitHub calls each, answering a person who is waiting: never behind an agent run.
-CONTROL_KINDS = frozenset({"control", "config", "ack", "abandoned", "answer", "wait_ended"})
+CONTROL_KINDS = frozenset({"control", "config", "ack", "abandoned", "answer", "wait_ended", "rate_limited"})
 
 
 def register_flows(engine: Engine, services: Services) -> None:

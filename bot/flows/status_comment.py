@@ -77,6 +77,8 @@ class StatusComment:
         self.kind = kind or f"job-{self.job_id}"
         self.stage = texts.STAGE_STARTING
         self.todos: list[dict] = []
+        # Said under the working status: settings of the repository the bot did not follow.
+        self.notes: list[str] = []
         self._last_plan_update = 0.0
 
     async def show(self, status: Status) -> None:
@@ -88,7 +90,8 @@ class StatusComment:
     def working(self) -> Status:
         started = self.ctx.job.started_at or time.time()
         elapsed = _duration(time.time() - started)
-        return Status(texts.WORKING.format(elapsed=elapsed, stage=self.stage), todos=self.todos)
+        return Status(texts.WORKING.format(elapsed=elapsed, stage=self.stage), todos=self.todos,
+                      detail="\n".join(f"ℹ️ {note}" for note in self.notes))
 
     async def at_stage(self, stage: str) -> None:
         self.stage = stage

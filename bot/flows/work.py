@@ -12,7 +12,7 @@ import asyncio
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 
-from bot import branch_merge, texts
+from bot import branch_merge, budgets, texts
 from bot.agent import AgentResult, Sandbox, answered, limits_for, run_agent
 from bot.agent.repo_tests import run_repository_tests, with_bot_tests
 from bot.branch_merge import UnusableLog
@@ -24,6 +24,7 @@ from bot.flows.services import services
 from bot.flows.status_comment import Status, StatusComment, failure_reason
 from bot.github import git
 from bot.github.errors import GitError
+from bot.providers import provider_model_id
 from bot.redact import redact
 from bot.sanitize import blockquote, code_span, neutralise, neutralise_line
 from bot.worklog import (
@@ -172,6 +173,13 @@ async def _work(ctx: JobContext, gathered: Gathered, request: WorkRequest,
         conflicts = started.conflicts
         assert request.conflict_task is not None  # the two come together
         task_prompt = request.conflict_task(conflicts)
+    # Only now, with the agent next: a run that spent the last of a budget before a crash still
+    # publishes its commit above, and a merge without conflicts needs no model.
+    spend = await asyncio.to_thread(budgets.ledger, ctx.engine.database)
+    allowance = await asyncio.to_thread(  # raises OverBudget: no model call
+        budgets.allowance, ctx.settings, config, spend,
+        installation_id=ctx.job.spec["installation_id"], repo=ctx.job.spec["repo"])
+    status.notes = allowance.notes
 
     sandbox = Sandbox.from_settings(
         workspace.path, ctx.settings, network=config.network,
@@ -185,11 +193,17 @@ async def _work(ctx: JobContext, gathered: Gathered, request: WorkRequest,
 
     task_prompt, resume_messages = await _resumption(ctx, request, task_prompt)
     result = await run_agent(
-        client=flows.model_client(), model=config.model or ctx.settings.anthropic_model,
+        client=flows.model_client(),
+        model=provider_model_id(ctx.settings.model_provider, config.model or ctx.settings.anthropic_model),
         workspace=workspace.path, task_prompt=task_prompt, sandbox=sandbox,
-        limits=limits_for(config), on_todos=on_todos, trigger=request.trigger,
-        on_tool_call=live.tool_call, resume_messages=resume_messages,
+        limits=replace(limits_for(config), max_cost_usd=allowance.max_cost_usd),
+        on_todos=on_todos, trigger=request.trigger, on_tool_call=live.tool_call,
+        resume_messages=resume_messages,
     )
+    # However the run ended, it cost what it cost.
+    await asyncio.to_thread(spend.record, job_id=ctx.job.id, installation_id=ctx.job.spec["installation_id"],
+                            repo=ctx.job.spec["repo"], usage=result.usage)
+    result.reason = allowance.explain_bound(result.reason, result.usage.cost_usd)
     # Whatever the outcome: a run that stopped is the one a reader most wants to follow.
     await asyncio.to_thread(ctx.engine.transcripts.save, ctx.job.id, result.reason or result.outcome,
                             result.messages, result.turn_usage)
