@@ -4,7 +4,8 @@ Counted where a trigger becomes a job, in the intake's own transaction (`JobStor
 webhook path makes no network call and two deliveries at once cannot both take the last place
 (SQLite has one writer; on PostgreSQL a transaction-scoped advisory lock per person orders them).
 Only work counts (an issue's label or command, a command on a pull request, a review,
-`update`, and the work a `retry` submits again): `help`, `status` and `cancel` never do.
+`update`, and the work a `retry` submits again): `help`, `status` and `cancel` never do, nor
+the update rounds the bot starts itself when the default branch moves.
 
 A trigger over the limit is stored as a job of kind `rate_limited` instead of the work it asked
 for: the first of the hour posts one polite comment saying when the person may ask again; the
@@ -61,6 +62,8 @@ class TriggerGate:
         transaction, on its connection."""
         _, _, _, kind, key, spec_text, _ = row
         spec = json.loads(spec_text)
+        if spec.get("trigger") == "default_branch":
+            return None  # an update round the bot started itself: nobody asked for it
         installation_id = spec.get("installation_id") or 0
         # GitHub logins are case-insensitive.
         person = str(spec.get("requester") or "").lower()

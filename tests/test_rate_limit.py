@@ -80,6 +80,10 @@ async def test_the_21st_trigger_in_an_hour_is_refused_once_and_the_next_hour_is_
     # Another person, and the same person on another installation, have hours of their own.
     assert await submit(store, "d22", work("bob")) == ["issue"]
     assert await submit(store, "d23", work("alice", installation=7)) == ["issue"]
+    # An update round the bot starts when alice's push moves the default branch is not hers.
+    automatic = JobRequest("update", f"{REPO}#9", {"repo": REPO, "installation_id": 42, "number": 9,
+                                                   "requester": "alice", "trigger": "default_branch"})
+    assert await submit(store, "push", automatic) == ["update"]
     # A repeat of an accepted delivery is the job it made, not another trigger.
     first = await store.submit("d5", "issues", [work("alice", number=5)])
     assert first == [(store.of_delivery("d5", "issue", f"{REPO}#5").id, False)]
