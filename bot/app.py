@@ -9,12 +9,12 @@ import anthropic
 from starlette.applications import Starlette
 
 from bot.engine import Engine
-from bot.errors import UserFacingError
 from bot.flows import register_flows
 from bot.flows.services import Services
 from bot.github.app import GitHubApp
 from bot.jobstore import JobStore
 from bot.logs import get_logger
+from bot.providers import make_client
 from bot.registration import registration_routes
 from bot.server import create_app
 from bot.settings import Settings
@@ -22,23 +22,10 @@ from bot.workspace import Workspaces
 
 log = get_logger(__name__)
 
-NO_MODEL_KEY = (
-    "the bot's operator has not set ANTHROPIC_API_KEY, so the agent cannot run. "
-    "Ask them to configure it"
-)
-
-
 def model_client_factory(settings: Settings):
     @functools.cache
     def model_client() -> anthropic.AsyncAnthropic:
-        if settings.anthropic_api_key is None:
-            raise UserFacingError(NO_MODEL_KEY)
-        # The agent loop retries model errors itself, with its own backoff.
-        return anthropic.AsyncAnthropic(
-            api_key=settings.anthropic_api_key.get_secret_value(),
-            base_url=settings.anthropic_base_url,
-            max_retries=0,
-        )
+        return make_client(settings)  # of MODEL_PROVIDER; see bot/providers.py
 
     return model_client
 

@@ -13,9 +13,10 @@ import json
 import signal
 import sys
 import time
+from datetime import date
 from pathlib import Path
 
-from bot import database, logs
+from bot import database, logs, providers
 from bot.errors import SettingsError
 from bot.jobstore import STATES as JOB_STATES
 from bot.settings import Settings, load_settings
@@ -92,7 +93,7 @@ def _state_lines(settings: Settings, host: str, port: int, *, workers: bool) -> 
         + ("" if settings.public_url else "  (set BOT_PUBLIC_URL to the address GitHub reaches)"),
         f"  database  {kind} {location.address}",
         f"  workers   {settings.workers if workers else 'none here: jobs run on `backend-bot worker`'}",
-        f"  model     {settings.anthropic_model}",
+        f"  model     {settings.anthropic_model} on {providers.describe(settings)}",
         *(f"  not ready: {problem}" for problem in problems),
     ]
 
@@ -254,6 +255,52 @@ def _jobs(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _usage(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.budgets import ledger, usd
+    from bot.transcripts import printable
+
+    location = database.parse_url(settings.database_url)
+    if not location.postgres and not Path(location.target).is_file():
+        _say(f"no database at {location.target}: no bot has run with this data folder. "
+             "Run `usage` where `serve` runs, or set BOT_DATA_DIR or DATABASE_URL as it has them.")
+        return EXIT_FAILED
+    failed = _database_or_exit(settings)
+    if failed:
+        return failed
+    _say(f"model spend in {location.address} (UTC days)")
+    store = database.Database(settings.database_url)
+    try:
+        rows = ledger(store).by_repo_day(since=args.since, repo=args.repo)
+    finally:
+        store.close()
+    if args.json:
+        print(json.dumps([{"repo": r.repo, "day": r.day, "model": r.model, "runs": r.runs,
+                           "input_tokens": r.input_tokens, "cached_tokens": r.cached_tokens,
+                           "cache_write_tokens": r.cache_write_tokens, "output_tokens": r.output_tokens,
+                           "usd": round(r.usd, 6)} for r in rows], indent=2))
+        return EXIT_OK
+    if not rows:
+        print("no model spend recorded" + (" for this selection" if args.since or args.repo else ""))
+        return EXIT_OK
+    print(f"{'DAY':<10}  {'RUNS':>5}  {'INPUT':>10}  {'CACHED':>10}  {'OUTPUT':>10}  {'USD':>10}  REPOSITORY / MODEL")
+    for r in rows:
+        # Repository and model names come from GitHub and configs: nothing in them may drive
+        # the operator's terminal.
+        print(printable(f"{r.day:<10}  {r.runs:>5}  {r.input_tokens:>10}  {r.cached_tokens:>10}  "
+                        f"{r.output_tokens:>10}  {usd(r.usd):>10}  {r.repo} / {r.model}"))
+    total = sum(r.usd for r in rows)
+    print(f"{'total':<10}  {sum(r.runs for r in rows):>5}  {sum(r.input_tokens for r in rows):>10}  "
+          f"{sum(r.cached_tokens for r in rows):>10}  {sum(r.output_tokens for r in rows):>10}  {usd(total):>10}")
+    return EXIT_OK
+
+
+def _day(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date such as 2026-11-30") from None
+
+
 RUN_DESCRIPTION = """Run the agent on a local git checkout, no GitHub: on a fresh branch, ending
 in one commit with its changes and a BACKEND_WORK_LOG.md entry, and the pull-request body
 printed on stdout.
@@ -336,6 +383,11 @@ def _check_config(settings: Settings, args: argparse.Namespace) -> int:
         return EXIT_USAGE
     print(f"# {path} is valid; the settings it gives, merged over the defaults:")
     print(render_settings(config), end="")
+    from bot.budgets import operator_notes
+
+    # This bot's own caps, from its environment: a repository may lower them, not raise them.
+    for note in operator_notes(settings, config):
+        print(f"# ignored: {note}")
     return EXIT_OK
 
 
@@ -433,6 +485,17 @@ def build_parser() -> argparse.ArgumentParser:
     jobs.add_argument("--show", type=int, metavar="ID",
                       help="this job, with the transcript of each agent run it made")
     jobs.set_defaults(func=_jobs)
+
+    usage = _command(
+        commands, "usage", "print the model's spend by repository and UTC day (tokens and US dollars)",
+        "  backend-bot usage                              # every day recorded\n"
+        "  backend-bot usage --since 2026-11-01 --repo acme/widgets\n"
+        "  backend-bot usage --json",
+    )
+    usage.add_argument("--since", type=_day, metavar="DATE", help="from this UTC day on (YYYY-MM-DD)")
+    usage.add_argument("--repo", metavar="R", help="only this repository, e.g. acme/widgets")
+    usage.add_argument("--json", action="store_true", help="print the rows as JSON")
+    usage.set_defaults(func=_usage)
     return parser
 
 

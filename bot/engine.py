@@ -43,6 +43,8 @@ from bot.errors import JobCancelled, TransientError
 from bot.executors import ExecutorStore, Heartbeats
 from bot.jobstore import FINAL_STATES, Job, JobStore, workflow_id_for
 from bot.keyguard import key_guard_for
+from bot.questions import QuestionStore
+from bot.rate_limits import TriggerGate
 from bot.redact import redact
 from bot.routing import JobRequest
 from bot.settings import Settings
@@ -164,9 +166,12 @@ class Engine:
         self.store = store
         # The database's other tables, on the jobs table's connections.
         self.database = store.database
+        if store.gate is None:
+            store.gate = TriggerGate(settings.triggers_per_hour)
         self.trigger_words = TriggerWordStore(self.database)
         self.executors = ExecutorStore(self.database)
         self.transcripts = TranscriptStore(self.database)
+        self.questions = QuestionStore(self.database)
         self.run_workers = run_workers
         self.retry_interval = retry_interval
         self.polling_interval = polling_interval
@@ -174,6 +179,8 @@ class Engine:
         self.kinds: dict[str, JobFunction] = {}
         self.control_kinds: set[str] = set()
         self.on_abandoned: AbandonedHook | None = None
+        # Periodic chores of the workers (e.g. ending expired waits): (interval, function).
+        self.sweeps: list[tuple[float, Callable[[], Awaitable[None]]]] = []
         self.services: dict[str, Any] = {}
         self.guard = key_guard_for(self.database)
         self._wake: asyncio.Event | None = None
@@ -199,6 +206,7 @@ class Engine:
         self.trigger_words.create_table()
         self.executors.create_table()
         self.transcripts.create_table()
+        self.questions.create_table()
         self._loop = asyncio.get_running_loop()
         self._wake = asyncio.Event()
         self.store.on_commit(lambda: self._loop.call_soon_threadsafe(self._wake.set))
@@ -249,6 +257,8 @@ class Engine:
         ]
         if self.run_workers:
             self._tasks.append(asyncio.create_task(self._sweep_loop(), name="limbo-sweeper"))
+            self._tasks += [asyncio.create_task(self._every(interval, sweep), name=f"sweep-{sweep.__name__}")
+                            for interval, sweep in self.sweeps]
         log.info(
             "engine started: %s, %s workers, executor %s",
             "PostgreSQL" if self.database.postgres else "SQLite",
@@ -358,6 +368,16 @@ class Engine:
                 raise
             except Exception:
                 log.exception("sweeping for abandoned jobs failed; retrying later")
+
+    async def _every(self, interval: float, sweep: Callable[[], Awaitable[None]]) -> None:
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await sweep()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("sweep %s failed; retrying later", sweep.__name__)
 
     async def _run_held(self, job: Job) -> str | None:
         fn = self.kinds.get(job.kind)

@@ -31,6 +31,7 @@ from bot.database import Database
 from bot.logs import get_logger
 
 if TYPE_CHECKING:  # routing brings githubkit's models: half a second `jobs` need not pay
+    from bot.rate_limits import TriggerGate
     from bot.routing import JobRequest
 
 log = get_logger(__name__)
@@ -135,12 +136,16 @@ class JobStore:
         self._loop_conn: Any | None = None
         self._forwarder_conn: Any | None = None
         self._on_commit: list[Any] = []
+        # Turns the triggers of a person over their hourly limit into refusals (bot/rate_limits.py).
+        self.gate: TriggerGate | None = None
 
     # -- lifecycle -----------------------------------------------------------------------
 
     def open(self) -> None:
         """Create the table if need be; on PostgreSQL, start the intake's writer thread."""
         self.database.create_schema(_SCHEMA.format(id_column=self.database.id_column))
+        if self.gate is not None:
+            self.gate.create_schema(self.database)
         if self.database.postgres and self._writer is None:
             self._writer = threading.Thread(target=self._write_loop, name="job-intake", daemon=True)
             self._writer.start()
@@ -258,12 +263,18 @@ class JobStore:
             "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (dedup_key) DO NOTHING RETURNING id"
         )
         existing = self.database.sql("SELECT id FROM bot_jobs WHERE dedup_key = ?")
+        refuse = self.database.sql("UPDATE bot_jobs SET kind = ?, key = ?, spec = ? WHERE id = ?")
         created_any = False
         with self.database.transaction(conn):
             for submission in batch:
                 submission.ids = []
                 for row in submission.rows:
                     found = conn.execute(insert, row).fetchone()
+                    # Counted once, when stored: a repeated delivery is the job it made the first time.
+                    if found is not None and self.gate is not None and self.gate.applies(row[3]):
+                        refusal = self.gate.refusal(self.database, conn, row)
+                        if refusal is not None:
+                            conn.execute(refuse, (*refusal, found[0]))
                     if found is not None:
                         submission.ids.append((found[0], True))
                         created_any = True

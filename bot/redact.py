@@ -42,6 +42,10 @@ _PATTERNS = [
     re.compile(r"\bgh[opusr]_[A-Za-z0-9_]{20,}"),
     re.compile(r"\bgithub_pat_[A-Za-z0-9_]{20,}"),
     re.compile(r"\bsk-ant-[A-Za-z0-9_\-]{10,}"),
+    # Google's OAuth access tokens (Vertex AI), minted by Google's library, never registered.
+    re.compile(r"\bya29\.[A-Za-z0-9_\-]{16,}"),
+    # AWS access key ids (Bedrock), from whichever source boto3's chain found them in.
+    re.compile(r"\b(?:AKIA|ASIA)[A-Z0-9]{16}\b"),
     re.compile(r"\beyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}"),
     re.compile(r"(?i)(authorization:\s*(?:bearer|token|basic)\s+)[^\s\"']+"),
     re.compile(r"(?i)(x-access-token:)[^@\s\"']+"),

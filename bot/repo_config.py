@@ -9,7 +9,8 @@ sentences naming each key and what was expected, ready to be posted on the issue
     command: backend          # the comment command word: /backend ...
     model: claude-sonnet-4-5  # default: the server's ANTHROPIC_MODEL
     max_turns: 60
-    max_cost_usd: 5.0
+    max_cost_usd: 5.0         # per run; at most the operator's BOT_MAX_COST_PER_RUN_USD
+    daily_budget_usd: 20      # per UTC day; at most the operator's BOT_BUDGET_REPO_DAILY_USD
     max_minutes: 30
     test_command: pytest -q   # default: detected from the checkout
     setup_command: pip install -e .
@@ -67,6 +68,7 @@ class RepoConfig(BaseModel):
     model: str | None = Field(default=None, min_length=1)
     max_turns: int = Field(default=60, ge=1, le=500)
     max_cost_usd: float = Field(default=5.0, ge=0.01, le=1000)
+    daily_budget_usd: float | None = Field(default=None, ge=0.01, le=100_000)
     max_minutes: int = Field(default=30, ge=1, le=600)
     test_command: str | None = Field(default=None, min_length=1)
     setup_command: str | None = Field(default=None, min_length=1)
@@ -118,6 +120,7 @@ _EXPECTED: dict[str, str] = {
     "model": "a model name such as `claude-sonnet-4-5`, or left out to use the server's model",
     "max_turns": "a whole number between 1 and 500",
     "max_cost_usd": "a number of US dollars between 0.01 and 1000",
+    "daily_budget_usd": "a number of US dollars between 0.01 and 100000, or left out",
     "max_minutes": "a whole number of minutes between 1 and 600",
     "test_command": "a shell command as text, or left out to detect it",
     "setup_command": "a shell command as text, or left out",
@@ -192,6 +195,7 @@ _WHEN_EMPTY = {
     "model": "the server's ANTHROPIC_MODEL",
     "test_command": "detected from the checkout",
     "setup_command": "none",
+    "daily_budget_usd": "the operator's BOT_BUDGET_REPO_DAILY_USD, if any",
 }
 
 

@@ -26,11 +26,12 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 import handlers
-from bot import logs, webhooks
+from bot import logs, providers, webhooks
 from bot.engine import Engine
 from bot.errors import WebhookError
 from bot.jobstore import JobStore
 from bot.metrics import Metrics
+from bot.questions import AwaitedAnswers
 from bot.routing import Delivery, JobRequest, Router, check_spec, with_acknowledgements
 from bot.settings import Settings
 from bot.triggers import RepoTriggers
@@ -71,13 +72,15 @@ async def _read_body(request: Request, limit: int) -> bytes:
 class WebhookEndpoint:
     def __init__(self, settings: Settings, router: Router, engine: Engine, metrics: Metrics,
                  app_slug: Callable[[], str | None],
-                 triggers: Callable[[str], tuple[str, str]]) -> None:
+                 triggers: Callable[[str], tuple[str, str]],
+                 awaited: Callable[[str, int], str | None] = lambda repo, number: None) -> None:
         self.settings = settings
         self.router = router
         self.engine = engine
         self.metrics = metrics
         self.app_slug = app_slug
         self.triggers = triggers
+        self.awaited = awaited
         self.secret = (
             settings.webhook_secret.get_secret_value() if settings.webhook_secret else None
         )
@@ -159,7 +162,8 @@ class WebhookEndpoint:
             return 200, {"message": f"Nothing to do for {event}" + (f".{action}" if action else "") + "."}
         repository = payload.get("repository")
         full_name = repository.get("full_name") if isinstance(repository, dict) else None
-        label, command = self.triggers(full_name if isinstance(full_name, str) else "")
+        repo_name = full_name if isinstance(full_name, str) else ""
+        label, command = self.triggers(repo_name)
         delivery = Delivery(
             event=event,
             delivery_id=delivery_id,
@@ -167,6 +171,7 @@ class WebhookEndpoint:
             app_slug=self.app_slug(),
             trigger_label=label,
             command_word=command,
+            answer_awaited_from=lambda number: self.awaited(repo_name, number),
         )
         requests = with_acknowledgements(self.router.dispatch(delivery))
         for request in requests:
@@ -192,6 +197,7 @@ def create_app(
         engine = Engine(settings, JobStore(settings.database_url), run_workers=run_workers)
     metrics = Metrics(engine.store)
     triggers = RepoTriggers(engine.trigger_words)
+    awaited = AwaitedAnswers(engine.questions)
     # The App's slug is learned at start-up (an on_startup callback), never on the webhook path.
     state: BotState = {"ready": False, "app_slug": None}
 
@@ -201,6 +207,8 @@ def create_app(
         webhooks.prepare_models(router.events())
         await triggers.refresh()
         refresher = asyncio.create_task(triggers.keep_fresh(), name="trigger-words")
+        await asyncio.to_thread(awaited.refresh)
+        awaited_refresher = asyncio.create_task(awaited.keep_fresh(), name="awaited-answers")
         for callback in on_startup or []:
             await callback(app)
         # Everything built so far lives as long as the process: keep it out of the garbage
@@ -213,6 +221,7 @@ def create_app(
         finally:
             state["ready"] = False
             refresher.cancel()
+            awaited_refresher.cancel()
             await engine.stop()
 
     work_problems = settings.work_problems()
@@ -245,16 +254,18 @@ def create_app(
             "problems": problems,
             "workers": settings.workers if engine.run_workers else 0,
             "database": "postgresql" if engine.database.postgres else "sqlite",
+            "provider": providers.describe(settings),
         }
         if problems:
             body["message"] = "The bot cannot work: " + "; ".join(problems) + "."
         return JSONResponse(body, status_code=200 if not problems else 503)
 
     async def metrics_endpoint(request: Request) -> Response:
-        return Response(metrics.render(), media_type="text/plain; version=0.0.4")
+        # The spend and job figures are read from the database: off the event loop.
+        return Response(await asyncio.to_thread(metrics.render), media_type="text/plain; version=0.0.4")
 
     webhook = WebhookEndpoint(settings, router, engine, metrics, lambda: state["app_slug"],
-                              triggers)
+                              triggers, awaited)
     routes: list[BaseRoute] = [
         Route(settings.webhook_path, webhook.handle, methods=["POST"]),
         Route("/healthz", healthz, methods=["GET"]),

@@ -7,6 +7,8 @@ they print as stars in reprs, logs and tracebacks.
 from __future__ import annotations
 
 import functools
+import math
+import os
 import re
 import socket
 import uuid
@@ -35,7 +37,14 @@ EXPECTED = {
     "GHE_PROTOCOL": "https or http",
     "BOT_ALLOW_UNSANDBOXED_SHELL": "true or false",
     "PRIVATE_KEY_PATH": "the path of the App's private key file (.pem)",
+    "BOT_ANSWER_WAIT_DAYS": "a number of days above 0, such as 7 or 0.5",
+    "MODEL_PROVIDER": "anthropic, bedrock or vertex",
+    "BOT_MAX_COST_PER_RUN_USD": "a number of US dollars above 0, or left unset for no cap",
+    "BOT_BUDGET_REPO_DAILY_USD": "a number of US dollars above 0, or left unset for no budget",
+    "BOT_BUDGET_INSTALLATION_MONTHLY_USD": "a number of US dollars above 0, or left unset for no budget",
+    "BOT_TRIGGERS_PER_HOUR": "a whole number of triggers from 1 to 100000",
 }
+MODEL_PROVIDERS = ("anthropic", "bedrock", "vertex")
 
 
 class Settings(BaseSettings):
@@ -62,6 +71,29 @@ class Settings(BaseSettings):
     anthropic_api_key: SecretStr | None = Field(default=None, validation_alias="ANTHROPIC_API_KEY")
     anthropic_base_url: str | None = Field(default=None, validation_alias="ANTHROPIC_BASE_URL")
     anthropic_model: str = Field(default="claude-haiku-4-5", validation_alias="ANTHROPIC_MODEL")
+    # Which service runs the model (bot/providers.py). Bedrock and Vertex take the clouds' own
+    # variables, read here too so that `.env` can hold them; unset, the SDKs' own lookups
+    # (boto3's credential chain, Google's application default credentials) apply.
+    model_provider: str = Field(default="anthropic", validation_alias="MODEL_PROVIDER")
+    aws_region: str | None = Field(default=None, validation_alias="AWS_REGION")
+    aws_access_key_id: SecretStr | None = Field(default=None, validation_alias="AWS_ACCESS_KEY_ID")
+    aws_secret_access_key: SecretStr | None = Field(default=None, validation_alias="AWS_SECRET_ACCESS_KEY")
+    aws_session_token: SecretStr | None = Field(default=None, validation_alias="AWS_SESSION_TOKEN")
+    # Read by boto3 itself; known here so the agent's sandbox hides the file.
+    aws_shared_credentials_file: Path | None = Field(default=None, validation_alias="AWS_SHARED_CREDENTIALS_FILE")
+    bedrock_base_url: str | None = Field(default=None, validation_alias="ANTHROPIC_BEDROCK_BASE_URL")
+    vertex_project_id: str | None = Field(default=None, validation_alias="ANTHROPIC_VERTEX_PROJECT_ID")
+    vertex_region: str | None = Field(default=None, validation_alias="CLOUD_ML_REGION")
+    vertex_base_url: str | None = Field(default=None, validation_alias="ANTHROPIC_VERTEX_BASE_URL")
+    google_credentials_path: Path | None = Field(default=None,
+                                                 validation_alias="GOOGLE_APPLICATION_CREDENTIALS")
+
+    # The operator's caps (bot/budgets.py); a repository's `.github/backend.yml` may only lower them.
+    max_cost_per_run_usd: float | None = Field(default=None, gt=0, validation_alias="BOT_MAX_COST_PER_RUN_USD")
+    budget_repo_daily_usd: float | None = Field(default=None, gt=0, validation_alias="BOT_BUDGET_REPO_DAILY_USD")
+    budget_installation_monthly_usd: float | None = Field(
+        default=None, gt=0, validation_alias="BOT_BUDGET_INSTALLATION_MONTHLY_USD")
+    triggers_per_hour: int = Field(default=20, ge=1, le=100_000, validation_alias="BOT_TRIGGERS_PER_HOUR")
 
     data_dir: Path = Field(default=Path("./.backend-bot"), validation_alias="BOT_DATA_DIR")
     database_url_setting: str | None = Field(default=None, validation_alias="DATABASE_URL")
@@ -72,6 +104,9 @@ class Settings(BaseSettings):
     allow_unsandboxed_shell: bool = Field(
         default=False, validation_alias="BOT_ALLOW_UNSANDBOXED_SHELL"
     )
+
+    # How long a question of the agent waits for its answer before the wait ends.
+    answer_wait_days: float = Field(default=7.0, gt=0, validation_alias="BOT_ANSWER_WAIT_DAYS")
 
     log_level: str = Field(default="info", validation_alias="LOG_LEVEL")
     log_format: str = Field(default="pretty", validation_alias="LOG_FORMAT")
@@ -110,6 +145,27 @@ class Settings(BaseSettings):
     def _absolute_path(cls, value: str) -> str:
         if not value.startswith("/"):
             raise ValueError("not a path")
+        return value
+
+    @field_validator("model_provider")
+    @classmethod
+    def _known_provider(cls, value: str) -> str:
+        if value.strip().lower() not in MODEL_PROVIDERS:
+            raise ValueError("unknown model provider")
+        return value.strip().lower()
+
+    @field_validator("max_cost_per_run_usd", "budget_repo_daily_usd", "budget_installation_monthly_usd",
+                     mode="before")
+    @classmethod
+    def _unset_when_empty(cls, value: object) -> object:
+        # `BOT_BUDGET_REPO_DAILY_USD=` in a `.env` means no budget, as leaving it out does.
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("max_cost_per_run_usd", "budget_repo_daily_usd", "budget_installation_monthly_usd")
+    @classmethod
+    def _finite(cls, value: float | None) -> float | None:
+        if value is not None and not math.isfinite(value):
+            raise ValueError("not a finite amount")
         return value
 
     @field_validator("ghe_protocol")
@@ -186,8 +242,14 @@ class Settings(BaseSettings):
         """Everything, short of the database, that would stop a job: the App's credentials
         and the model's key."""
         problems = self.credential_problems()
-        if self.anthropic_api_key is None:
+        if self.model_provider == "anthropic" and self.anthropic_api_key is None:
             problems.append("ANTHROPIC_API_KEY is not set (the agent cannot run without it)")
+        if self.model_provider == "vertex" and not self.vertex_region:
+            problems.append("CLOUD_ML_REGION is not set (MODEL_PROVIDER=vertex needs the region of Vertex AI)")
+        # Only Vertex reads it: another provider's bot starts whatever else the variable names.
+        credentials = self.google_credentials_path
+        if self.model_provider == "vertex" and credentials is not None and not credentials.is_file():
+            problems.append(f"GOOGLE_APPLICATION_CREDENTIALS: there is no file at {credentials}")
         return problems
 
     def executor_id(self) -> str:
@@ -249,7 +311,9 @@ def load_settings(**overrides) -> Settings:
         settings = Settings(**overrides)
     except ValidationError as error:
         raise SettingsError([_problem_line(e) for e in error.errors()]) from None
-    for secret in (settings.private_key_pem(), settings.webhook_secret, settings.anthropic_api_key):
+    for secret in (settings.private_key_pem(), settings.webhook_secret, settings.anthropic_api_key,
+                   settings.aws_access_key_id, settings.aws_secret_access_key, settings.aws_session_token,
+                   os.environ.get("AWS_BEARER_TOKEN_BEDROCK")):
         if isinstance(secret, SecretStr):
             secret = secret.get_secret_value()
         register_secret(secret, configured=True)

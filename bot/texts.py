@@ -27,9 +27,37 @@ NO_CHANGES = (
     "ℹ️ **Finished without changes.** The agent did not change any file, so there is no "
     "pull request. Its summary:\n\n> {summary}"
 )
-QUESTION = (
-    "❓ **Waiting for an answer.** The agent needs to know something before it can go on; "
-    "see its question below. Answer in a comment, then {retry_hint}."
+WAITING_FOR_ANSWER = (
+    "❓ **Waiting for an answer from @{login}.** The agent needs to know something before it "
+    "can go on; its question is below. Reply in a comment here (or, anyone with write access: "
+    "`/{command} answer …`) and the run goes on where it stopped. `/{command} cancel` stops "
+    "waiting; the wait ends by itself after {wait}."
+)
+# A limit's headline: the run hit it, or wrapped up in the reserve before it.
+LIMIT_HIT = "Stopped at its {limit} limit"
+LIMIT_NEARED = "Wrapped up as it neared its {limit} limit"
+ANSWERED = "💬 **Answered** by @{login}: the run goes on where it stopped, as job {job_id}."
+NOTHING_TO_ANSWER = "Nothing to answer: no question of backend-bot waits for an answer on #{number}."
+EMPTY_ANSWER = "The answer is empty: write it after the command, as in `/{command} answer Use PostgreSQL.`"
+WAIT_EXPIRED = (
+    "⌛ **No answer came** within {wait}, so backend-bot stopped waiting for one. To start "
+    "again, {retry_hint}."
+)
+WAIT_CANCELLED = "🛑 **Cancelled** while waiting for an answer. To start again, {retry_hint}."
+WAIT_SUPERSEDED = "⏭️ **No longer waiting:** newer work on this thread (job {job_id}) took over."
+STATUS_WAITING = "❓ Job {job_id}'s question waits for an answer from @{login} (asked {since})."
+STOPPED_WAITING = "🛑 Stopped waiting for an answer to the question of job {job_id}."
+LIMITED = (
+    "⏸️ **{headline}.** The work so far is in the draft pull request "
+    "{pr_link}; its entry's Next Steps say what is left. Comment `/{command} continue` to go on."
+)
+LIMITED_PUSHED = (
+    "⏸️ **{headline}.** Pushed {commit} with the work so far; its entry's "
+    "Next Steps say what is left. Comment `/{command} continue` to go on."
+)
+LIMITED_NO_CHANGES = (
+    "⏸️ **{headline}**, without changing any file: {summary}\n\nComment "
+    "`/{command} continue` to go on."
 )
 FAILED = "❌ **Failed:** {reason}\n\nTo try again, {retry_hint}."
 ABANDONED = "backend-bot gave this job up: {reason}."
@@ -83,7 +111,7 @@ CI_FIX_RETRY_HINT = "comment `/{command} fix the failing checks`"
 CI_FIX_ALSO_ON_DEFAULT = (
     "ℹ️ Checks failed on {sha}: {checks}. They fail on the default branch {branch} too, so this "
     "pull request did not break them, and backend-bot does not try to fix them here. Once they "
-    "pass on {branch}, update this branch."
+    "pass on {branch}, `/{command} update` brings that here."
 )
 CI_FIX_SAME_FAILURE = (
     "🛑 {checks} still fail the same way on {sha}, after backend-bot's fix: it stops here "
@@ -98,3 +126,45 @@ CI_FIX_PAUSED = (
     "⏸️ Checks failed on {sha}, a commit that is not backend-bot's: while people work on this "
     "branch, backend-bot does not fix its failing checks. `/{command} …` asks it for a round."
 )
+
+RATE_LIMITED = (
+    "Sorry @{login}, you have asked backend-bot for work {limit} times in the last hour, as often "
+    "as this bot's operator allows one person, so this request was not started. Please ask again "
+    "after {again}. Until then more requests are not answered; the `help`, `status` and `cancel` "
+    "commands still work."
+)
+QUESTION_COMMENT = (
+    "{marker}\n❓ @{login}, before going on the agent asks:\n\n{question}\n\n"
+    "*Reply with your answer in a comment: the run goes on where it stopped.*"
+)
+QUESTION_REPLY = (
+    "❓ @{login}, before going on the agent asks:\n\n{question}\n\n"
+    "*Reply with your answer in a comment: the run goes on where it stopped.*"
+)
+
+# `/backend update` and the update rounds that keep the bot's pull requests mergeable.
+RETRY_HINT_UPDATE = "comment `/{command} update`"
+UPDATE_NOT_A_PULL = (
+    "`/{command} update` merges the default branch into one of backend-bot's pull requests; "
+    "this is an issue, so there is nothing to update."
+)
+UPDATE_NOT_OURS = (
+    "Sorry @{login}, `/{command} update` merges the default branch into backend-bot's own pull "
+    "requests only, and this one is not backend-bot's ({why}); backend-bot never pushes to "
+    "someone else's branch. GitHub's **Update branch** button does this for any pull request."
+)
+UPDATE_UP_TO_DATE = "✅ **Up to date.** This pull request already has everything on {base}: nothing to merge."
+UPDATE_MERGED = (
+    "✅ **Done.** Merged {base} into this pull request in {commit}, with no conflict for the "
+    "agent to resolve (the work log, when it conflicts, is combined entry by entry)."
+)
+UPDATE_RESOLVED = "✅ **Done.** Merged {base} into this pull request in {commit}, the conflicts resolved: {summary}"
+UPDATE_LEFT = "⚠️ **Not merged:** the conflicts with {base} need a person; the comment below names the files."
+UPDATE_CONFLICTS = (
+    "⚠️ **{base} no longer merges into this pull request**, and backend-bot could not resolve "
+    "the conflicts ({reason}), so it pushed nothing. The conflicting files:\n\n{files}\n\n"
+    "{detail}Resolve them by hand (merge {base} into the branch), or comment `/{command} update` "
+    "to have backend-bot try again."
+)
+UPDATE_QUESTION = "the agent needs a person's decision"
+UPDATE_SETTLED = "✅ The conflicts with {base} are resolved: merged into this pull request in {commit}."

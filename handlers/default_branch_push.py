@@ -35,5 +35,5 @@ def default_branch_pushed(delivery: Delivery) -> JobRequest | None:
         kind="log_merge",
         key=f"{delivery.repo_full_name}/default-branch",
         spec={"repo": delivery.repo_full_name, "installation_id": delivery.installation_id,
-              "after": after},
+              "after": after, "requester": delivery.sender_login},
     )

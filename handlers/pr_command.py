@@ -1,13 +1,16 @@
 """`/backend …` in a comment: work on a pull request (or issue), or a control command.
 
 Control commands (help, status, cancel, retry) get a key of their own, so `/backend cancel`
-does not wait behind the very job it is meant to stop.
+does not wait behind the very job it is meant to stop. So do answers to the agent's waiting
+question: `/backend answer …`, or a plain comment by the person the question waits for.
+`/backend update` is a round of work on the pull request (kind `update`), in line with the
+others; `/backend continue` is work too: the bot's branch goes on where a limit stopped it.
 """
 
 from __future__ import annotations
 
 from bot.routing import Delivery, JobRequest, Router, job_key
-from handlers.commands import parse_command
+from handlers.commands import ANSWER, CONTINUE, CONTINUE_INSTRUCTION, Command, parse_command
 
 router = Router()
 
@@ -16,7 +19,13 @@ def _request(delivery: Delivery, number: int, comment: dict, *, is_pull: bool,
              **where: object) -> JobRequest | None:
     command = parse_command(comment.get("body"), delivery.command_word)
     if command is None:
-        return None
+        awaited = delivery.answer_awaited_from(number)
+        if awaited is None or awaited.lower() != delivery.sender_login.lower():
+            return None  # an ordinary comment: nothing to do, nothing said
+        command = Command(ANSWER, comment.get("body") or "")
+        where = {**where, "plain_answer": True}
+    if command.name == CONTINUE:
+        command = Command("work", CONTINUE_INSTRUCTION)
     repo = delivery.repo_full_name
     spec = {
         "repo": repo,
@@ -29,6 +38,12 @@ def _request(delivery: Delivery, number: int, comment: dict, *, is_pull: bool,
         "instruction": command.instruction,
         **where,
     }
+    if command.name == ANSWER:
+        return JobRequest(kind="answer", key=job_key(repo, number) + "/control", spec=spec)
+    if command.name == "update":
+        # On an issue the job only explains itself: nothing to acknowledge first.
+        return JobRequest(kind="update", key=job_key(repo, number),
+                          spec={**spec, "trigger": "command"}, acknowledge=is_pull)
     if command.name != "work":
         return JobRequest(kind="control", key=job_key(repo, number) + "/control", spec=spec)
     return JobRequest(kind="pr_command", key=job_key(repo, number), spec=spec, acknowledge=True)

@@ -36,7 +36,9 @@ from __future__ import annotations
 
 import itertools
 import json
+import re
 import threading
+import urllib.parse
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -144,6 +146,8 @@ class FakeAnthropic:
         self.usage_fn = usage_fn
         self.requests: list[dict] = []
         self.headers: list[dict] = []
+        self.paths: list[str] = []
+        self.token_requests = 0
         self.unscripted = 0
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
@@ -227,11 +231,17 @@ class FakeAnthropic:
     # -- internals -------------------------------------------------------------------------
     def _answer(self, path: str, headers: dict, body: dict) -> tuple[int, dict, dict]:
         with self._lock:
-            if not path.rstrip("/").endswith("/v1/messages"):
+            if path == GOOGLE_TOKEN_PATH:
+                self.token_requests += 1
+                return 200, {"access_token": GOOGLE_ACCESS_TOKEN, "expires_in": 3600,
+                             "token_type": "Bearer"}, {}
+            model = _routed_model(path)
+            if model is None:
                 self.unscripted += 1
                 return 404, HttpError(404, f"fake: no route {path}").body(), {}
             self.requests.append(body)
             self.headers.append(headers)
+            self.paths.append(path)
             if not self.script:
                 self.unscripted += 1
                 return 400, HttpError(400, "fake: unscripted request (the script is exhausted)").body(), {}
@@ -243,8 +253,29 @@ class FakeAnthropic:
         response = json.loads(json.dumps(item))
         if response.get("usage") is None:
             response["usage"] = self.usage_fn(body) if self.usage_fn else dict(DEFAULT_USAGE)
-        response.setdefault("model", body.get("model", "fake"))
+        response.setdefault("model", body.get("model") or model or "fake")
         return 200, response, {}
+
+
+# Bedrock names the model in the path (`/model/{id}/invoke`), Vertex too
+# (`/projects/{p}/locations/{r}/publishers/anthropic/models/{id}:rawPredict`); both send
+# `anthropic_version` in the body and no `model`.
+_BEDROCK_PATH = re.compile(r"^/model/(?P<model>[^/]+)/invoke$")
+_VERTEX_PATH = re.compile(
+    r"^(?:/v1)?/projects/[^/]+/locations/[^/]+/publishers/anthropic/models/(?P<model>[^/:]+):rawPredict$")
+# Google's OAuth token endpoint, for a credentials file whose `token_uri` points at the fake.
+GOOGLE_TOKEN_PATH = "/oauth2/token"
+GOOGLE_ACCESS_TOKEN = "ya29.fake-google-access-token-0123456789"
+
+
+def _routed_model(path: str) -> str | None:
+    """The model a Messages request names in its path ("" for Anthropic's API, which names
+    it in the body), or None for a path none of the three providers uses."""
+    path = path.split("?")[0]
+    if path.rstrip("/").endswith("/v1/messages"):
+        return ""
+    found = _BEDROCK_PATH.match(path) or _VERTEX_PATH.match(path)
+    return urllib.parse.unquote(found["model"]) if found else None
 
 
 def make_repo(path, files: dict[str, str] | None = None, *, commit: bool = True):

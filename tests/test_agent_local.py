@@ -122,7 +122,7 @@ def test_an_invalid_settings_file_stops_the_run_before_any_model_call(repo, sett
     assert code == 1 and fake.requests == []
     assert err.splitlines() == [
         "`.github/backend.yml`: `lable` is not a setting this bot knows. Did you mean `label`? "
-        "Known settings: label, command, model, max_turns, max_cost_usd, max_minutes, test_command, "
+        "Known settings: label, command, model, max_turns, max_cost_usd, daily_budget_usd, max_minutes, test_command, "
         "setup_command, branch_prefix, draft, network, min_permission, allowed_users.",
         "`.github/backend.yml`: `max_turns` must be a whole number between 1 and 500, got 'lots'.",
     ]

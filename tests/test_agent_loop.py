@@ -5,7 +5,7 @@ import shutil
 
 import pytest
 
-from bot.agent import Limits, Sandbox, local_task, run_agent
+from bot.agent import Limits, Sandbox, answered, local_task, run_agent
 from bot.worklog import WorkLogEntry, append_entry
 from tests.agent_fakes import FakeAnthropic, ask, finish, http_error, make_repo, say, tool_use, tool_uses
 
@@ -198,6 +198,60 @@ async def test_question_ends_the_run(repo):
     assert result.outcome == "question"
     assert result.question == "Should subtract accept floats?"
     assert result.entry is None
+
+
+async def test_an_answered_question_resumes_the_same_conversation(repo):
+    with FakeAnthropic([tool_use("Read", file_path="app.py"), ask("Floats too?")]) as fake:
+        asked = await run(fake, repo)
+    ask_id = asked.messages[-2]["content"][0]["id"]
+    with FakeAnthropic([finish(title="Add subtract")]) as fake:
+        result = await run(fake, repo, resume_messages=answered(asked.messages, "Yes, floats too."))
+    assert result.outcome == "finished" and result.entry.title == "Add subtract"
+    (request,) = fake.requests
+    # The whole earlier conversation, then the answer as the result of that very call.
+    assert _strip(request["messages"][:-1]) == _strip(asked.messages[:-1])
+    assert _strip([{"content": fake.tool_results(0)}]) == [{"content": [
+        {"type": "tool_result", "tool_use_id": ask_id, "content": "Yes, floats too."}]}]
+    assert result.usage.turns == 1  # the resumed run counts its own turns
+
+
+def test_only_a_conversation_that_ended_on_a_question_can_be_answered():
+    question = {"role": "assistant", "content": [{"type": "tool_use", "id": "t1", "name": "AskQuestion",
+                                                  "input": {"question": "?"}}]}
+    results = {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t1", "content": "sent"}]}
+    task = {"role": "user", "content": [{"type": "text", "text": "task"}]}
+    assert answered([task, question, results], "yes")[-1]["content"][0]["content"] == "yes"
+    finished = {**question, "content": [{**question["content"][0], "name": "FinishWork"}]}
+    assert answered([task, finished, results], "yes") is None
+    assert answered([task, question], "yes") is None
+    assert answered([task], "yes") is None
+
+
+async def test_the_reserve_before_each_limit_asks_for_finish_work_and_names_the_limit(repo):
+    script = [tool_use("Read", file_path="app.py") for _ in range(3)] + [finish(next_steps="Floats.")]
+    with FakeAnthropic(script) as fake:
+        result = await run(fake, repo, Limits(max_turns=5, warn_turns_left=2))
+    assert result.outcome == "finished" and result.limit == "turns"
+    notices = [[b for b in r["messages"][-1]["content"] if b["type"] == "text" and "FinishWork" in b["text"]]
+               for r in fake.requests[1:]]
+    assert [bool(n) for n in notices] == [False, False, True]  # from the third turn on: 2 left
+    with FakeAnthropic([tool_use("Read", file_path="app.py"), finish()]) as fake:
+        result = await run(fake, repo, Limits(max_seconds=60, warn_time_share=0.0))
+    assert result.limit == "time"
+    assert "minute(s) left" in fake.requests[1]["messages"][-1]["content"][-1]["text"]
+    with FakeAnthropic([tool_use("Read", file_path="app.py"), finish()]) as fake:
+        result = await run(fake, repo)
+    assert result.limit is None
+
+
+async def test_a_run_stopped_by_a_limit_says_which(repo):
+    with FakeAnthropic([tool_use("Read", file_path="app.py") for _ in range(5)]) as fake:
+        result = await run(fake, repo, Limits(max_turns=2))
+    assert result.outcome == "bound" and result.limit == "turns"
+    expensive = {"input_tokens": 200_000, "output_tokens": 10_000}
+    with FakeAnthropic([tool_use("Read", file_path="app.py", usage=expensive)] * 3) as fake:
+        result = await run(fake, repo, Limits(max_cost_usd=0.3))
+    assert result.outcome == "bound" and result.limit == "cost"
 
 
 async def test_text_only_reply_is_nudged_then_gives_up(repo):

@@ -1,5 +1,6 @@
 """Prices, usage accounting, the footer, and the caching benchmark's figure."""
 
+import asyncio
 import importlib.util
 from pathlib import Path
 
@@ -52,13 +53,26 @@ def test_at_most_four_breakpoints_and_stored_messages_untouched():
     assert m[0]["content"] == "task"  # only the last two user messages are marked
 
 
-def test_token_benchmark_meets_the_cache_target(capsys):
+def _token_bench():
     path = Path(__file__).resolve().parents[1] / "bench" / "tokens.py"
     spec = importlib.util.spec_from_file_location("bench_tokens", path)
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
-    import asyncio
+    return bench
 
-    assert asyncio.run(bench.main(20, False)) == 0
+
+def test_token_benchmark_meets_the_cache_target(capsys):
+    bench = _token_bench()
+    assert asyncio.run(bench.main(20, False, 0)) == 0
     out = capsys.readouterr().out
     assert "target >= 90% (cold start): met" in out
+
+
+def test_a_long_run_sends_far_fewer_input_tokens_with_old_output_trimmed(capsys):
+    bench = _token_bench()
+    asyncio.run(bench.long_runs(60))
+    figures = {}
+    for line in capsys.readouterr().out.splitlines():
+        label, _, rest = line.partition(": ")
+        figures[label.removeprefix("60 turns ")] = int(rest.split(" input tokens")[0].replace(",", ""))
+    assert figures["with trimming"] < figures["without trimming"] / 2, figures

@@ -74,3 +74,19 @@ def test_help_says_what_it_does_with_an_example(tmp_path):
     assert result.returncode == 0
     assert "backend-bot check-config draft/backend.yml" in result.stdout
     assert "exits with 2" in result.stdout
+
+
+def test_a_value_above_the_operators_cap_is_said_to_be_ignored(tmp_path):
+    text = "max_cost_usd: 50\ndaily_budget_usd: 3\n"
+    (tmp_path / "backend.yml").write_text(text)
+    result = subprocess.run(
+        [sys.executable, "-m", "bot", "check-config", "backend.yml"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=60,
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT), "BOT_DATA_DIR": str(tmp_path / "data"),
+             "BOT_MAX_COST_PER_RUN_USD": "2", "BOT_BUDGET_REPO_DAILY_USD": "10"},
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-1] == (
+        "# ignored: `max_cost_usd: 50` in `.github/backend.yml` is above the bot operator's cap of "
+        "$2.00 per run, so $2.00 applies.")
+    assert "daily_budget_usd: 3.0" in result.stdout  # lower than the operator's: it stands

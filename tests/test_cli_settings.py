@@ -46,6 +46,13 @@ def assert_clean(result: subprocess.CompletedProcess) -> None:
     ("DATABASE_URL", "mysql://bot@db/bot", "the scheme 'mysql' is not supported"),
     ("DATABASE_URL", "nonsense", "it is not a database URL"),
     ("PRIVATE_KEY_PATH", "missing.pem", "PRIVATE_KEY_PATH: there is no file at missing.pem"),
+    ("MODEL_PROVIDER", "azure", "MODEL_PROVIDER='azure': expected anthropic, bedrock or vertex"),
+    ("BOT_MAX_COST_PER_RUN_USD", "0", "BOT_MAX_COST_PER_RUN_USD='0': expected a number of US dollars above 0"),
+    ("BOT_BUDGET_REPO_DAILY_USD", "-5", "BOT_BUDGET_REPO_DAILY_USD='-5': expected a number of US dollars"),
+    ("BOT_BUDGET_INSTALLATION_MONTHLY_USD", "lots", "BOT_BUDGET_INSTALLATION_MONTHLY_USD='lots': expected"),
+    ("BOT_BUDGET_INSTALLATION_MONTHLY_USD", "inf", "BOT_BUDGET_INSTALLATION_MONTHLY_USD='inf': expected"),
+    ("BOT_TRIGGERS_PER_HOUR", "0", "BOT_TRIGGERS_PER_HOUR='0': expected a whole number of triggers"),
+    ("BOT_TRIGGERS_PER_HOUR", "2.5", "BOT_TRIGGERS_PER_HOUR='2.5': expected a whole number of triggers"),
 ])
 def test_a_bad_setting_is_one_line_naming_it_and_exit_78(tmp_path, setting, value, words):
     result = backend_bot(tmp_path, "serve", **{setting: value})
@@ -128,9 +135,10 @@ def test_serve_opens_with_the_apps_slug_webhook_database_and_workers(process_sta
             in log)
     assert "backend-bot:   database  SQLite " + str(process_stack.data_dir.resolve()) in log
     assert "backend-bot:   workers   2" in log
+    assert "backend-bot:   model     claude-haiku-4-5 on anthropic" in log
     assert "not ready" not in log
     health = httpx.get(process_stack.bot.url + "/healthz").json()
-    assert health["status"] == "ok" and health["problems"] == []
+    assert health["status"] == "ok" and health["problems"] == [] and health["provider"] == "anthropic"
 
 
 def test_healthz_is_503_naming_the_missing_model_key(tmp_path):

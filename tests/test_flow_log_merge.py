@@ -5,11 +5,12 @@ a scripted model)."""
 
 from __future__ import annotations
 
+import re
 import stat
 import subprocess
 
 from bot.worklog import WORKLOG_FILE, WORKLOG_HEADER, parse_worklog, split_blocks
-from tests.agent_fakes import finish, tool_use
+from tests.agent_fakes import ask, finish, tool_use
 from tests.simulator.gitrepo import commit_files, read_blob
 from tests.support.stack import REPO, Stack
 
@@ -38,7 +39,7 @@ def merge_first(stack: Stack, number: int) -> dict:
 def run_log_merge(stack: Stack, push: dict, delivery_id: str | None = None):
     done = len(stack.jobs())
     assert stack.deliver("push", push, delivery_id=delivery_id).status_code == 202
-    job = stack.wait_jobs(done + 1)[-1]
+    job = stack.wait_jobs(done + 1)[done]  # an update round it hands work to comes after it
     assert job.kind == "log_merge" and job.state == "succeeded", job.error
     return job
 
@@ -107,16 +108,20 @@ def test_a_bot_pull_request_conflicting_only_in_the_work_log_gets_one_merge_comm
         "Add a.txt", "Add b.txt"]
 
 
-def test_a_bot_pull_request_with_a_code_conflict_is_left_as_it_is(stack):
+def test_a_bot_pull_request_with_a_code_conflict_is_handed_to_an_update_round(stack):
     sim = stack.sim
     first = bot_pull(stack, "Greet in English", {"greeting.txt": "hello\n"})
     second = bot_pull(stack, "Greet in Spanish", {"greeting.txt": "hola\n"})
     branch = second["head"]["ref"]
     head, pushes = sim.branches(REPO)[branch], bot_pushes(stack)
+    # The round's agent (tests/test_flow_update.py has the rest) asks instead of resolving.
+    stack.fake.add(ask("Which greeting?"))
 
     job = run_log_merge(stack, merge_first(stack, first["number"]))
-    assert (f"#{second['number']} left as it is: conflicts with main in 'greeting.txt'"
-            in job.result), job.result
+    assert re.search(rf"#{second['number']} conflicts with main in 'greeting.txt': update round "
+                     r"queued as job \d+", job.result), job.result
+    (update,) = [j for j in stack.jobs() if j.kind == "update"]
+    assert update.spec["number"] == second["number"] and update.spec["trigger"] == "default_branch"
     assert sim.branches(REPO)[branch] == head
     assert bot_pushes(stack) == pushes
 

@@ -280,3 +280,25 @@ def test_backend_fix_this_on_a_review_thread_works_on_that_thread_and_replies_th
     assert len(replies) == 1 and "Now says hello." in replies[0].json["body"]
     eyes = sim.reactions_on(REPO, "review_comment", comment_id)
     assert [r["content"] for r in eyes] == ["eyes"]
+
+
+def test_a_question_in_a_review_round_is_answered_in_a_comment_and_the_round_goes_on(stack):
+    sim = stack.sim
+    number = bot_pull(stack)
+    review = sim.add_review(REPO, number, user="alice", state="COMMENTED", body="Say something else.")
+    stack.fake.add(tool_use("AskQuestion", question="Hello or hey?"))
+    stack.deliver("pull_request_review", sim.event_pull_request_review_submitted(REPO, number, review["id"]))
+    (asking,) = stack.wait_jobs(1)
+    assert asking.state == "succeeded" and "question" in asking.result, asking.error
+    (status,) = comments_with(stack, number, f"backend-bot:status:job-{asking.id} ")
+    assert "Waiting for an answer from @alice" in status["body"] and "> Hello or hey?" in status["body"]
+    stack.fake.add(
+        tool_use("Edit", file_path="app.py", old_string="return 'hi'", new_string="return 'hey'"),
+        finish(title="Say hey", task_summary="greet() says hey."),
+    )
+    stack.deliver("issue_comment", sim.event_issue_comment_created(REPO, number, "Hey.", sender="alice"))
+    jobs = stack.wait_jobs(3)
+    assert jobs[-1].kind == "review" and jobs[-1].state == "succeeded", jobs[-1].error
+    (answer,) = stack.fake.tool_results(1)
+    assert answer["content"] == "@alice answered:\n\nHey."
+    assert "return 'hey'" in sim.read_file(REPO, "app.py", ref="backend/issue-1-add-greet")

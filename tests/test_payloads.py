@@ -135,7 +135,7 @@ def test_a_push_to_the_default_branch_is_one_log_merge_job_decided_from_the_payl
     jobs = dispatch("push")
     assert [(job.kind, job.key) for job in jobs] == [("log_merge", "acme/widgets/default-branch")]
     assert jobs[0].spec == {"repo": "acme/widgets", "installation_id": payload["installation"]["id"],
-                            "after": payload["after"]}
+                            "after": payload["after"], "requester": payload["sender"]["login"]}
 
 
 def test_a_push_to_the_default_branch_touching_the_config_is_a_config_job_too():
@@ -194,7 +194,7 @@ def test_every_job_kind_a_handler_emits_has_a_flow_and_every_flow_a_trigger():
     emitted: set[str] = set()
     for name in names():
         emitted |= kinds(event_of(name), load(name))
-    for body in ("/backend help", "/backend add a test"):
+    for body in ("/backend help", "/backend add a test", "/backend update", "/backend answer yes"):
         for fixture in ("issue_comment.created.pr", "issue_comment.created.issue"):
             payload = load(fixture)
             payload["comment"]["body"] = body
@@ -211,5 +211,12 @@ def test_every_job_kind_a_handler_emits_has_a_flow_and_every_flow_a_trigger():
 
     # And the engine's own: the report of a job it gave up.
     emitted |= {r.kind for r in abandoned.report(Job(1, "d", "issues", "issue", "k", {}, "running"), "x")}
+    # And the end of a wait for an answer that outlived BOT_ANSWER_WAIT_DAYS.
+    from bot.flows.answer import wait_ended
+    from bot.questions import Question
+
+    question = Question(1, 1, "o/r", 1, "issue", "o/r#1", {"installation_id": 1}, "alice", "?", "b", "main",
+                        None, 0.0, 1.0, "expired", None, None)
+    emitted.add(wait_ended(question, 7).kind)
     assert emitted <= set(KINDS), emitted - set(KINDS)
     assert set(KINDS) <= emitted, set(KINDS) - emitted

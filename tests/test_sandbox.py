@@ -169,14 +169,22 @@ async def test_the_bots_own_files_are_hidden(tmp_path, monkeypatch):
     (tmp_path / ".env").write_text("ANTHROPIC_API_KEY=sk-ant-live\n")
     # Its own registry: this half a key, registered as a secret, would be redacted from
     # every later test's text.
+    # Where the sandbox would otherwise show it (as it shows /etc and /opt, where such files live).
+    google = mirror / "vertex-service-account.json"
+    google.write_text('{"type": "service_account", "private_key": "google key"}\n')
+    aws = mirror / "aws-credentials"
+    aws.write_text("[default]\naws_secret_access_key = aws key\n")
     with own_secret_registry():
-        settings = load_settings(data_dir=data, private_key_path=key)
+        settings = load_settings(data_dir=data, private_key_path=key, google_credentials_path=google,
+                                 aws_shared_credentials_file=aws)
     sandbox = Sandbox.from_settings(workspace, settings, expose=[mirror])
     result = await sandbox.run(
         f"cat {mirror}/objects; echo 1; cat {other}/HEAD; echo 2; cat {data}/backend-bot.db;"
-        f" echo 3; cat {tmp_path}/.env; echo 4; cat {key}; echo 5; echo mine > here.txt",
+        f" echo 3; cat {tmp_path}/.env; echo 4; cat {key}; echo 5; cat {google}; echo 6; cat {aws};"
+        " echo mine > here.txt",
         timeout=20,
     )
+    assert "google key" not in result.output and "aws key" not in result.output
     assert "borrowed objects" in result.output  # this job's mirror stays readable
     assert "someone else's code" not in result.output
     assert "the job database" not in result.output

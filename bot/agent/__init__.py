@@ -43,8 +43,9 @@ from bot.agent.context import (
     repo_map,
     review_task,
     system_prompt,
+    update_task,
 )
-from bot.agent.loop import AgentResult, Limits, limits_for, run_agent, with_cache_breakpoints
+from bot.agent.loop import AgentResult, Limits, answered, limits_for, run_agent, with_cache_breakpoints
 from bot.agent.sandbox import CommandResult, Sandbox, SandboxUnavailable
 from bot.agent.tools import Tool, ToolContext, ToolError, default_tools
 from bot.agent.usage import PRICES, Usage, cost_usd, price_for, render_footer
@@ -62,6 +63,7 @@ __all__ = [
     "ToolContext",
     "ToolError",
     "Usage",
+    "answered",
     "build_first_message",
     "ci_fix_task",
     "cost_usd",
@@ -76,5 +78,6 @@ __all__ = [
     "review_task",
     "run_agent",
     "system_prompt",
+    "update_task",
     "with_cache_breakpoints",
 ]

@@ -94,6 +94,22 @@ def pull_request_task(
     )
 
 
+def update_task(*, number: int, title: str, repo: str, head: str, base: str,
+                conflicts: Sequence[str]) -> str:
+    """The task for resolving the conflicts of merging `base` into the pull request's `head`."""
+    listing = "\n".join(f"- {_one_line(path)}" for path in conflicts)
+    return prompts.render(
+        "task-update",
+        number=number,
+        title=_one_line(title),
+        repo=repo,
+        head=_one_line(head),
+        base=_one_line(base),
+        # File names are anyone's to choose: shown as data, in a fence nothing in them ends.
+        conflicts=prompts.fence(listing, "conflicted paths"),
+    )
+
+
 @dataclass(frozen=True)
 class ReviewComment:
     """One inline review comment, as GitHub's pull_request_review_comment payload has it."""

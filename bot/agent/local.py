@@ -31,8 +31,9 @@ from bot.agent.repo_tests import run_repository_tests, verdict, with_bot_tests
 from bot.agent.sandbox import Sandbox, SandboxUnavailable
 from bot.agent.usage import render_footer
 from bot.confined import UnsafePath
-from bot.errors import BotError
+from bot.errors import BotError, UserFacingError
 from bot.github import git
+from bot.providers import make_client, provider_model_id
 from bot.repo_config import RepoConfig, RepoConfigError, read_checkout_config
 from bot.worklog import WORKLOG_FILE, append_entry, render_entry
 from bot.workspace import find_nested_repositories
@@ -247,19 +248,19 @@ def main(
         overrides["max_cost_usd"] = max_cost
     if overrides:
         limits = replace(limits, **overrides)
-    model = config.model or settings.anthropic_model
+    model = provider_model_id(settings.model_provider, config.model or settings.anthropic_model)
 
     try:
         sandbox = Sandbox.from_settings(toplevel, settings, network=config.network)
         sandbox.check()
         owns_client = client is None
         if client is None:
-            key = settings.anthropic_api_key
-            if key is None:
+            if settings.model_provider == "anthropic" and settings.anthropic_api_key is None:
                 raise LocalRunError("ANTHROPIC_API_KEY is not set (in the environment or .env).")
-            client = anthropic.AsyncAnthropic(
-                api_key=key.get_secret_value(), base_url=settings.anthropic_base_url, max_retries=0
-            )
+            try:
+                client = make_client(settings)
+            except UserFacingError as error:
+                raise LocalRunError(str(error)) from None
         start = starting_point(toplevel)
         branch = prepare_branch(
             toplevel, branch or f"{config.branch_prefix}local-{slugify(task)}-{uuid.uuid4().hex[:6]}")

@@ -51,6 +51,8 @@ RETRYABLE_STATUS = {408, 409, 429, 500, 502, 503, 504, 529}
 MAX_NUDGES = 2
 
 Outcome = Literal["finished", "question", "bound", "error"]
+# The bounds of a run, as AgentResult.limit names them.
+LimitName = Literal["turns", "cost", "time"]
 
 
 @dataclass(frozen=True)
@@ -72,6 +74,7 @@ class Limits:
     connect_timeout: float = 5.0
     warn_turns_left: int = 3  # tell the model to wrap up this many turns before the end
     warn_cost_share: float = 0.85  # ... or once this share of the budget is spent
+    warn_time_share: float = 0.85  # ... or once this share of the time is spent
     # Context editing (see the module docstring): about 30k tokens of uncleared tool output
     # at most, and the last few turns' output always intact.
     trim_trigger_chars: int = 120_000
@@ -109,6 +112,8 @@ class AgentResult:
     messages: list[dict] = field(default_factory=list)  # the conversation, for the transcript
     # Each turn's tokens and cost, in the order of the assistant messages.
     turn_usage: list[dict] = field(default_factory=list)
+    # The limit whose reserve the run entered (it was told to wrap up), or that stopped it.
+    limit: LimitName | None = None
 
 
 ToolCallCallback = Callable[[str, dict], None]
@@ -157,7 +162,9 @@ def with_old_results_trimmed(messages: list[dict], boundary: int) -> list[dict]:
 
 
 class _Bound(Exception):
-    pass
+    def __init__(self, message: str, limit: LimitName) -> None:
+        super().__init__(message)
+        self.limit = limit
 
 
 class _ModelFailure(Exception):
@@ -238,6 +245,7 @@ async def run_agent(
     sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
     on_retry: Callable[[Exception], None] | None = None,
     on_tool_call: ToolCallCallback | None = None,
+    resume_messages: list[dict] | None = None,
 ) -> AgentResult:
     """Run the backend-engineer agent on `workspace` until it finishes, asks, or hits a bound.
 
@@ -247,6 +255,8 @@ async def run_agent(
     Raises SandboxUnavailable before any model call when the shell cannot be sandboxed.
     `on_retry` hears each failed model call that is about to be tried again; `on_tool_call`
     each tool call (name, input) as it starts, to show the run's progress.
+    `resume_messages` goes on with a stored conversation (see `answered`) instead of starting
+    from the task; turns, cost and time count afresh.
     """
     workspace = Path(workspace).resolve()
     sandbox.check()
@@ -259,18 +269,24 @@ async def run_agent(
     )
     usage = Usage(model=model)
     # Reads the workspace (files and a git listing): off the event loop.
-    first_message = await asyncio.to_thread(
-        build_first_message, workspace, task_prompt, worklog_count=worklog_entries)
-    messages: list[dict] = [{"role": "user", "content": [{"type": "text", "text": first_message}]}]
+    messages: list[dict]
+    if resume_messages is not None:
+        messages = list(resume_messages)
+    else:
+        first_message = await asyncio.to_thread(
+            build_first_message, workspace, task_prompt, worklog_count=worklog_entries)
+        messages = [{"role": "user", "content": [{"type": "text", "text": first_message}]}]
     turn_usage: list[dict] = []
     api = client.with_options(max_retries=0) if hasattr(client, "with_options") else client
     started = time.monotonic()
     deadline = started + limits.max_seconds
     nudges = 0
     trimmed_before = 0  # messages before this index are sent with their tool output cleared
+    reserve: LimitName | None = None  # the first limit whose reserve the run entered
 
     def result(outcome: Outcome, **kwargs: Any) -> AgentResult:
         usage.duration_s = time.monotonic() - started
+        kwargs.setdefault("limit", reserve)
         return AgentResult(outcome=outcome, usage=usage, todos=list(ctx.todos), messages=messages,
                            turn_usage=turn_usage, **kwargs)
 
@@ -286,7 +302,7 @@ async def run_agent(
         while True:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                raise _Bound(f"time limit reached ({limits.max_seconds:g} s)")
+                raise _Bound(f"time limit reached ({limits.max_seconds:g} s)", "time")
             try:
                 # Plain dicts (the conversation is returned and stored as such) in the shapes
                 # of the SDK's TypedDicts; mypy cannot match a dict[str, Any] to those.
@@ -327,11 +343,13 @@ async def run_agent(
         async with asyncio.timeout(max(0.0, deadline - time.monotonic())):
             while True:
                 if usage.turns >= limits.max_turns:
-                    return result("bound", reason=f"turn limit reached ({limits.max_turns} turns)")
+                    return result("bound", reason=f"turn limit reached ({limits.max_turns} turns)",
+                                  limit="turns")
                 if usage.cost_usd >= limits.max_cost_usd:
                     return result(
                         "bound",
                         reason=f"cost limit reached (${usage.cost_usd:.4f} of ${limits.max_cost_usd:.2f})",
+                        limit="cost",
                     )
                 response = await call_model()
                 before = usage.cost_usd
@@ -383,9 +401,10 @@ async def run_agent(
                         "text": "Your reply hit the output limit, so the last tool call may be cut "
                         "short. Write large files in smaller pieces.",
                     })  # fmt: skip
-                warning = _budget_warning(usage, limits)
+                warning = _budget_warning(usage, limits, time.monotonic() - started)
                 if warning:
-                    results.append({"type": "text", "text": warning})
+                    reserve = reserve or warning[0]
+                    results.append({"type": "text", "text": warning[1]})
                 messages.append({"role": "user", "content": results})
 
                 if ctx.finished is not None:
@@ -394,9 +413,9 @@ async def run_agent(
                 if ctx.question is not None:
                     return result("question", question=ctx.question)
     except _Bound as exc:
-        return result("bound", reason=str(exc))
+        return result("bound", reason=str(exc), limit=exc.limit)
     except TimeoutError:
-        return result("bound", reason=f"time limit reached ({limits.max_seconds:g} s)")
+        return result("bound", reason=f"time limit reached ({limits.max_seconds:g} s)", limit="time")
     except _ModelFailure as exc:
         return result("error", reason=str(exc), transient=exc.transient)
 
@@ -415,17 +434,41 @@ def _turn_usage(usage: object, cost_usd: float) -> dict[str, Any]:
             "output": get("output_tokens") or 0, "cost": round(cost_usd, 6)}
 
 
-def _budget_warning(usage: Usage, limits: Limits) -> str | None:
+def _budget_warning(usage: Usage, limits: Limits, elapsed: float) -> tuple[LimitName, str] | None:
+    """In a limit's reserve: which limit, and the notice that asks the model to wrap up."""
     turns_left = limits.max_turns - usage.turns
     cost_share = usage.cost_usd / limits.max_cost_usd if limits.max_cost_usd > 0 else 0.0
+    time_share = elapsed / limits.max_seconds if limits.max_seconds > 0 else 0.0
+    limit: LimitName
     if turns_left <= limits.warn_turns_left:
-        remaining = f"{turns_left} turn{'s' if turns_left != 1 else ''}"
+        limit, remaining = "turns", f"{turns_left} turn{'s' if turns_left != 1 else ''}"
     elif cost_share >= limits.warn_cost_share:
+        limit = "cost"
         remaining = f"${limits.max_cost_usd - usage.cost_usd:.2f} of the ${limits.max_cost_usd:.2f} budget"
+    elif time_share >= limits.warn_time_share:
+        limit, remaining = "time", f"{max(0, round((limits.max_seconds - elapsed) / 60))} minute(s)"
     else:
         return None
-    return prompts.render("budget-warning", remaining=remaining).strip()
+    return limit, prompts.render("budget-warning", remaining=remaining).strip()
 
 
-__all__ = ["AgentResult", "Limits", "ToolCallCallback", "limits_for", "run_agent", "trim_boundary",
-           "with_cache_breakpoints", "with_old_results_trimmed"]
+def answered(messages: list[dict], answer: str) -> list[dict] | None:
+    """A conversation that ended on AskQuestion, with `answer` as that call's result: the
+    messages to resume it with. None when it did not end on a question."""
+    if len(messages) < 2 or messages[-1].get("role") != "user" or messages[-2].get("role") != "assistant":
+        return None
+    asked = [block.get("id") for block in messages[-2].get("content") or []
+             if isinstance(block, dict) and block.get("type") == "tool_use"
+             and block.get("name") == "AskQuestion"]
+    last = messages[-1].get("content")
+    if not asked or not isinstance(last, list):
+        return None
+    content = [{**block, "content": answer} if block.get("type") == "tool_result"
+               and block.get("tool_use_id") == asked[-1] else block for block in last]
+    if content == last:
+        return None
+    return [*messages[:-1], {"role": "user", "content": content}]
+
+
+__all__ = ["AgentResult", "Limits", "ToolCallCallback", "answered", "limits_for", "run_agent",
+           "trim_boundary", "with_cache_breakpoints", "with_old_results_trimmed"]

@@ -233,7 +233,8 @@ class Sandbox:
     @classmethod
     def from_settings(cls, workspace: Path, settings, **kwargs) -> Sandbox:
         kwargs.setdefault("allow_unsandboxed", bool(settings.allow_unsandboxed_shell))
-        secrets = [Path(".env"), settings.private_key_path]
+        secrets = [Path(".env"), settings.private_key_path, settings.google_credentials_path,
+                   settings.aws_shared_credentials_file]
         kwargs.setdefault("hide", [settings.data_dir, *[p for p in secrets if p]])
         return cls(workspace, **kwargs)
 

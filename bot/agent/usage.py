@@ -6,6 +6,7 @@ import re
 from dataclasses import asdict, dataclass
 
 from bot.logs import get_logger
+from bot.providers import canonical_model
 
 log = get_logger(__name__)
 
@@ -34,7 +35,7 @@ _DATE_SUFFIX = re.compile(r"(-\d{8}|-latest|@\d{8})$")
 
 def price_for(model: str) -> tuple[float, float]:
     """(input, output) USD per million tokens for a model name, dated or not."""
-    name = _DATE_SUFFIX.sub("", model.strip().lower())
+    name = _DATE_SUFFIX.sub("", canonical_model(model.strip().lower()))
     name = name.removeprefix("anthropic.").removeprefix("us.anthropic.")
     if name in PRICES:
         return PRICES[name]

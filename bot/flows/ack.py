@@ -24,11 +24,13 @@ async def run(ctx: JobContext) -> str:
     gathered = await gather(ctx)
     if gathered.config_error or refusal(gathered, spec["requester"]):
         return "nothing to say: the job will explain"
-    if spec["for_kind"] == "pr_command":
+    if spec["for_kind"] in ("pr_command", "update"):
         async def runnable() -> bool:
             client = await installation(ctx)
             pull = await client.get_pull(spec["repo"], spec["number"])
-            return pull.state == "open" and pull.head_repo == spec["repo"]
+            # `update` works only on the bot's own pull requests; elsewhere it explains.
+            own = spec["for_kind"] != "update" or pull.user.login == gathered.bot_login
+            return pull.state == "open" and pull.head_repo == spec["repo"] and own
 
         if not await ctx.step("read pull request", runnable, retries=3):
             return "nothing to say: the job will explain"

@@ -176,9 +176,16 @@ class LiveCheck:
 
 def _ending(result: WorkResult) -> tuple[str, str]:
     if result.outcome == "committed":
-        return "success", f"Committed {result.sha[:7] if result.sha else ''}".strip()
+        committed = f"Committed {result.sha[:7] if result.sha else ''}".strip()
+        if result.limit:  # unfinished: a draft that `/backend continue` goes on with
+            return "neutral", f"{committed}, unfinished (the {result.limit} limit)"
+        return "success", committed
     if result.outcome == "question":
         return "neutral", "Waiting for an answer to the agent's question"
+    if result.outcome == "merged":  # an update round with no conflict for the agent
+        return "success", f"Merged {result.sha[:7] if result.sha else ''}".strip()
+    if result.outcome == "unresolved":
+        return "neutral", "Conflicts left for a person: nothing pushed"
     return "neutral", "Finished without changes"
 
 

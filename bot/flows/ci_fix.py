@@ -183,7 +183,8 @@ async def _decide(ctx: JobContext, gathered: Gathered) -> _Round | str:
     to_fix = [c for c in checks if c["name"] not in on_default]
     if not to_fix:
         await _say(ctx, subject.number, texts.CI_FIX_ALSO_ON_DEFAULT.format(
-            sha=short, checks=_names(checks), branch=code_span(gathered.default_branch)))
+            sha=short, checks=_names(checks), branch=code_span(gathered.default_branch),
+            command=command))
         return f"not run: the failing checks fail on {gathered.default_branch} too"
     failure = fingerprint(to_fix)
     if rounds and rounds[-1] == failure:

@@ -10,20 +10,25 @@ from __future__ import annotations
 import asyncio
 import time
 
+from bot import texts
 from bot.engine import JobContext
 from bot.flows.gather import gather, refusal
 from bot.flows.publish import reply
 from bot.flows.services import installation
-from bot.flows.status_comment import reaction_target
+from bot.flows.status_comment import Status, StatusComment, reaction_target
 from bot.jobstore import Job
 from bot.repo_config import CONFIG_PATH
 from bot.routing import JobRequest, job_key
+from bot.sanitize import blockquote
 
 HELP = """**backend-bot** runs a backend-engineer agent on this repository.
 
 - Label an issue `{label}`: the bot implements it and opens a pull request.
 - `/{command} <what to do>` on a pull request: the bot does it (on its own pull requests, as new commits; on others', as a pull request into their branch).
 - Review one of the bot's pull requests: it addresses the whole review in one commit and answers each thread.
+- `/{command} update` on one of the bot's pull requests: it merges the base branch in, the agent resolving any conflict (done by itself when the default branch moves).
+- When the agent asks a question, reply in a comment (or `/{command} answer …`): the run goes on where it stopped.
+- `/{command} continue`: go on with work a limit (turns, cost, time) stopped; its pull request is a draft until then.
 - `/{command} status` · `/{command} cancel` · `/{command} retry` · `/{command} help`
 
 Settings for this repository (from `{config_path}` on the default branch, merged over the defaults):
@@ -101,6 +106,11 @@ async def _status(ctx: JobContext, gathered) -> str:
         state = job.state + (f": {job.error}" if job.error and job.state == "failed" else "")
         lines.append(f"| {job.id} | {job.kind} | {state} | @{job.spec.get('requester', '?')} | "
                      f"{_ago(since)} |")
+    question = await asyncio.to_thread(ctx.engine.questions.waiting, ctx.job.spec["repo"],
+                                       ctx.job.spec["number"])
+    if question is not None:
+        lines.append("\n" + texts.STATUS_WAITING.format(
+            login=question.requester, job_id=question.job_id, since=_ago(question.created_at)))
     return "\n".join(lines)
 
 
@@ -116,13 +126,25 @@ def _ago(moment: float | None) -> str:
 
 
 async def _cancel(ctx: JobContext, gathered) -> str:
+    spec = ctx.job.spec
     active = [job for job in await _jobs(ctx) if job.state in ACTIVE]
-    if not active:
-        return NOTHING_TO_CANCEL.format(number=ctx.job.spec["number"])
+    # A question waiting for its answer holds no job: its wait ends here, and a later
+    # comment answers nothing.
+    waits = await asyncio.to_thread(ctx.engine.questions.cancel, spec["repo"], spec["number"])
+    if not active and not waits:
+        return NOTHING_TO_CANCEL.format(number=spec["number"])
     for job in active:
         await ctx.engine.cancel(job.id)
-    return CANCELLED_JOBS.format(
-        jobs=", ".join(f"job {job.id} ({job.kind}, was {job.state})" for job in active))
+    hint = gathered.retry_hint(issue=not spec.get("is_pull"))
+    for question in waits:
+        status = StatusComment(ctx, spec["number"], hint, job_id=question.job_id)
+        await status.show(Status(texts.WAIT_CANCELLED.format(retry_hint=hint),
+                                 detail=blockquote(question.question)))
+    lines = [texts.STOPPED_WAITING.format(job_id=question.job_id) for question in waits]
+    if active:
+        lines.insert(0, CANCELLED_JOBS.format(
+            jobs=", ".join(f"job {job.id} ({job.kind}, was {job.state})" for job in active)))
+    return "\n".join(lines)
 
 
 async def _retry(ctx: JobContext, gathered) -> str:

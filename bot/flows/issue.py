@@ -1,6 +1,8 @@
 """Kind `issue`: implement an issue (labelled `backend`, or `/backend …` on it) as one PR.
 
 A second trigger for the same issue continues the bot's branch and updates its pull request.
+So does the answer to the agent's question (bot.flows.answer), which resumes the conversation,
+and `/backend continue` after a limit stopped a run (whose pull request is then a draft).
 """
 
 from __future__ import annotations
@@ -8,6 +10,7 @@ from __future__ import annotations
 from bot import markers, pr_body, texts
 from bot.agent import issue_task
 from bot.engine import JobContext
+from bot.flows.answer import waiting_headline
 from bot.flows.gather import Gathered, gather, refusal
 from bot.flows.publish import footer, report_check_run, request_review
 from bot.flows.services import installation, services
@@ -18,7 +21,7 @@ from bot.flows.status_comment import (
     guarded,
     reaction_target,
 )
-from bot.flows.work import WorkRequest, WorkResult, work
+from bot.flows.work import WorkRequest, WorkResult, limit_headline, work
 from bot.github import git
 from bot.workspace import slugify
 
@@ -42,8 +45,9 @@ async def run(ctx: JobContext) -> str:
         target, target_id = reaction_target(spec)
         await acknowledge(ctx, status, reaction_target=target, reaction_id=target_id)
         issue = await ctx.step("read issue", _read_issue, ctx, gathered, retries=3)
-        branch = await ctx.step("choose branch", _choose_branch, ctx, gathered, issue["title"],
-                                retries=3)
+        # A resumed conversation goes on on the branch it asked from.
+        branch = spec.get("branch") or await ctx.step("choose branch", _choose_branch, ctx, gathered,
+                                                      issue["title"], retries=3)
         result = await work(ctx, gathered, WorkRequest(
             branch=branch,
             base_branch=gathered.default_branch,
@@ -54,6 +58,8 @@ async def run(ctx: JobContext) -> str:
                 instruction=spec.get("instruction", ""),
             ),
             trigger=f"#{number}",
+            title=issue["title"],
+            resume_question=spec.get("resume_question"),
         ), status)
         return await _conclude(ctx, gathered, status, result)
 
@@ -105,35 +111,46 @@ async def _conclude(ctx: JobContext, gathered: Gathered, status: StatusComment,
                     result: WorkResult) -> str:
     spec = ctx.job.spec
     number = spec["number"]
+    command = gathered.repo_config.command
     if result.outcome == "question":
+        question = result.question
+        assert question is not None  # a question round has one
+
         async def ask() -> None:
             client = await installation(ctx)
             kind = f"question-job-{ctx.job.id}"
             await client.upsert_comment(spec["repo"], number, markers.status(kind),
                                         texts.QUESTION_COMMENT.format(
                                             marker=markers.status(kind),
-                                            login=spec["requester"], question=result.question))
-            await status.show(Status(
-                texts.QUESTION.format(retry_hint=status.retry_hint)))
+                                            login=spec["requester"], question=question))
+            await status.asked(question, waiting_headline(
+                ctx, requester=spec["requester"], command=command))
 
         await ctx.step("ask", ask, retries=3)
         return "waiting for an answer to the agent's question"
+    limit = limit_headline(result)
     if result.outcome == "no_changes":
-        await ctx.step("report", status.show, Status(
-            texts.NO_CHANGES.format(summary=result.summary or result.title)), retries=3)
-        return "finished without changes"
+        summary = result.summary or result.title
+        text = (texts.LIMITED_NO_CHANGES.format(headline=limit, summary=summary, command=command) if limit
+                else texts.NO_CHANGES.format(summary=summary))
+        await ctx.step("report", status.show, Status(text), retries=3)
+        return "finished without changes" + (f" ({limit.lower()})" if limit else "")
 
     pr = await ctx.step("publish", _publish, ctx, gathered, result, retries=3)
 
     async def report() -> None:
         client = await installation(ctx)
         link = f"[#{pr['number']}]({pr['html_url']})"
+        if limit:
+            await status.show(Status(texts.LIMITED.format(headline=limit, pr_link=link, command=command)))
+            return
         headline = texts.DONE_OPENED if pr["created"] else texts.DONE_UPDATED
         await status.show(Status(headline.format(pr_link=link)))
         await client.add_reaction(spec["repo"], "issue", number, "rocket")
 
     await ctx.step("report", report, retries=3)
-    return f"pull request #{pr['number']} {'opened' if pr['created'] else 'updated'}"
+    return (f"pull request #{pr['number']} {'opened' if pr['created'] else 'updated'}"
+            + (f" ({limit.lower()})" if limit else ""))
 
 
 async def _publish(ctx: JobContext, gathered: Gathered, result: WorkResult) -> dict:
@@ -153,7 +170,8 @@ async def _publish(ctx: JobContext, gathered: Gathered, result: WorkResult) -> d
     else:
         pr = await client.create_pull(repo, title=title, head=result.branch,
                                       base=gathered.default_branch, body=body,
-                                      draft=gathered.repo_config.draft)
+                                      # Unfinished work (a limit stopped it) is a draft.
+                                      draft=gathered.repo_config.draft or result.limit is not None)
         created = True
         await request_review(ctx, client, pr.number)
     await report_check_run(client, repo, result)

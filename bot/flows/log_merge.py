@@ -8,31 +8,32 @@ checkout of its branch decides:
 - no conflict: nothing to do, GitHub merges it as it is;
 - a conflict in the work log only: the log merged entry by entry (`bot.worklog_merge`), one
   merge commit by the bot, pushed without force; the pull request's body is left alone;
-- a conflict anywhere else: left as it is, and said in the job's result.
+- a conflict anywhere else: a job of kind `update` for that pull request (`bot.flows.update`:
+  the agent resolves the conflict), submitted once per pull request and default-branch head,
+  so a repeated push or a redelivered webhook does not make a second round.
 
-The branch holds what anyone with write access (or the agent) put there: git stays hardened,
-and the log goes from git's index to git's index as stored; the work tree is not read.
+The branch holds what anyone with write access (or the agent) put there: git stays hardened
+(`bot.branch_merge`), and the log goes from git's index to git's index as stored.
 """
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import asdict, dataclass
-from pathlib import Path
 
+from bot import branch_merge
+from bot.branch_merge import MergeStart, UnusableLog
 from bot.engine import JobContext, is_cancellation, root_cause
 from bot.errors import BotError, TransientError
 from bot.flows.services import installation, services
 from bot.github import git
 from bot.github.errors import GitError
-from bot.redact import redact
 from bot.repo_config import CONFIG_PATH, DEFAULT_CONFIG, RepoConfigError, parse_repo_config
-from bot.worklog import WORKLOG_FILE, WORKLOG_MAX_BYTES
-from bot.worklog_merge import WorklogConflict, merge_worklog
+from bot.routing import JobRequest, job_key
+from bot.worklog import WORKLOG_FILE
+from bot.worklog_merge import WorklogConflict
 from bot.workspace import JOB_TRAILER, Identity, Workspace, push_branch
 
 MERGE_RETRIES = 3
-REGULAR_FILE_MODES = frozenset({"100644", "100755"})
 
 
 class BranchMoved(TransientError):
@@ -41,10 +42,6 @@ class BranchMoved(TransientError):
 
 class PushNotFetchedYet(TransientError):
     """GitHub's git does not serve the pushed commit yet (it can lag behind the webhook)."""
-
-
-class UnusableLog(BotError):
-    """One side's work log is not a file the bot reads: a link, a submodule, too large."""
 
 
 @dataclass
@@ -66,7 +63,7 @@ async def run(ctx: JobContext) -> str:
         for pull in found.pulls:
             try:
                 outcome = await ctx.step(f"merge {found.default_branch} into #{pull['number']}",
-                                         _merge_into, ctx, found, pull["branch"],
+                                         _merge_into, ctx, found, pull["number"], pull["branch"],
                                          retries=MERGE_RETRIES)
             except Exception as error:
                 cause = root_cause(error)
@@ -102,9 +99,9 @@ async def _find(ctx: JobContext) -> dict:
                         pulls=sorted(pulls, key=lambda pull: pull["number"])))
 
 
-async def _merge_into(ctx: JobContext, found: Found, branch: str) -> str:
-    """Merge the default branch into `branch` if only the work log stands in the way; what
-    happened, in a few words."""
+async def _merge_into(ctx: JobContext, found: Found, number: int, branch: str) -> str:
+    """Merge the default branch into `branch` if only the work log stands in the way, or hand
+    the pull request to an `update` round; what happened, in a few words."""
     spec = ctx.job.spec
     flows = services(ctx)
     # The issue's run, or a command's, may be working on this branch: one writer at a time.
@@ -116,50 +113,28 @@ async def _merge_into(ctx: JobContext, found: Found, branch: str) -> str:
         if not workspace.continued:
             return "skipped: its branch is gone"
         path, target = workspace.path, f"origin/{found.default_branch}"
-        if not await _succeeds(path, ["cat-file", "-e", f"{spec['after']}^{{commit}}"]):
+        if not await branch_merge.succeeds(path, ["cat-file", "-e", f"{spec['after']}^{{commit}}"]):
             raise PushNotFetchedYet(f"GitHub's git does not serve {spec['after'][:7]} yet")
-        if await _succeeds(path, ["merge-base", "--is-ancestor", target, "HEAD"]):
+        if await branch_merge.succeeds(path, ["merge-base", "--is-ancestor", target, "HEAD"]):
             return f"already has {found.default_branch}"
         try:
-            return await _merge(ctx, found, workspace, target, token)
+            return await _merge(ctx, found, workspace, target, token, number)
         finally:
-            if await _succeeds(path, ["rev-parse", "--quiet", "--verify", "MERGE_HEAD"]):
-                await git.run_git(["merge", "--abort"], cwd=path)
+            await branch_merge.abort(path)
 
 
 async def _merge(ctx: JobContext, found: Found, workspace: Workspace, target: str,
-                 token: str) -> str:
+                 token: str, number: int) -> str:
     path, default, branch = workspace.path, found.default_branch, workspace.branch
     author = Identity(found.bot_login, found.bot_email).env()
     try:
-        await git.run_git(["merge", "--quiet", "--no-commit", "--no-ff", target],
-                          cwd=path, env=author)
-    except GitError:
-        if not await _unmerged(path):
-            raise
-    conflicts = await _unmerged(path)
-    if not conflicts:
-        return f"merges with {default} cleanly: nothing to do"
-    others = sorted(set(conflicts) - {WORKLOG_FILE})
-    if others:
-        shown = ", ".join(repr(name) for name in others[:3])
-        more = f" and {len(others) - 3} more" if len(others) > 3 else ""
-        return f"left as it is: conflicts with {default} in {shown}{more}"
-    stages = conflicts[WORKLOG_FILE]
-    try:
-        merged = merge_worklog(*[await _side(path, stages, stage) for stage in (1, 3, 2)])
+        started = await branch_merge.begin(path, target, author)
     except (WorklogConflict, UnusableLog) as refusal:
         return f"left as it is: {refusal}"
-    # Straight into the index, not through the work tree and `git add`: the repository's
-    # .gitattributes (eol, ident, working-tree-encoding) would rewrite bytes kept as they are.
-    if merged is None:
-        await git.run_git(["rm", "--quiet", "--cached", "--", WORKLOG_FILE], cwd=path)
-    else:
-        blob = (await git.run_git(["hash-object", "-w", "--no-filters", "--stdin"], cwd=path,
-                                  input=merged.encode("utf-8", "surrogateescape"))).strip()
-        mode = stages.get(2) or stages[3]
-        await git.run_git(["update-index", "--cacheinfo", f"{mode},{blob},{WORKLOG_FILE}"],
-                          cwd=path)
+    if started.conflicts:
+        return await _hand_to_update(ctx, found, number, started)
+    if not started.worklog_combined:
+        return f"merges with {default} cleanly: nothing to do"
     message = (f"Merge {default} into {branch}\n\n"
                f"{WORKLOG_FILE} was combined entry by entry: the entries of {default} as they "
                f"are, then the ones this branch added.\n\n"
@@ -178,36 +153,20 @@ async def _merge(ctx: JobContext, found: Found, workspace: Workspace, target: st
     return f"merged {default} in {sha[:7]}, the work log combined"
 
 
-async def _succeeds(path: Path, args: list[str]) -> bool:
-    done = await asyncio.to_thread(git.run_git_sync, args, cwd=path)
-    return done.returncode == 0
-
-
-async def _unmerged(path: Path) -> dict[str, dict[int, str]]:
-    """The conflicted paths: {path: {stage: mode}}, stage 1 the merge base, 2 ours, 3 theirs."""
-    out = await git.run_git(["ls-files", "--unmerged", "-z"], cwd=path)
-    found: dict[str, dict[int, str]] = {}
-    for record in filter(None, out.split("\0")):
-        meta, _, name = record.partition("\t")
-        mode, _, stage = meta.split(" ")
-        found.setdefault(name, {})[int(stage)] = mode
-    return found
-
-
-async def _side(path: Path, stages: dict[int, str], stage: int) -> str | None:
-    """The work log as one side of the merge has it (None: no file there), byte for byte:
-    bytes that are not UTF-8 ride along as surrogates and are written back as they were."""
-    if stage not in stages:
-        return None
-    if stages[stage] not in REGULAR_FILE_MODES:
-        raise UnusableLog(f"{WORKLOG_FILE} is not a regular file on one side")
-    spec = f":{stage}:{WORKLOG_FILE}"
-    size = int(await git.run_git(["cat-file", "-s", spec], cwd=path))
-    if size > WORKLOG_MAX_BYTES:
-        raise UnusableLog(f"{WORKLOG_FILE} has {size} bytes on one side, over the "
-                                  f"limit of {WORKLOG_MAX_BYTES}")
-    done = await asyncio.to_thread(git.run_git_sync, ["cat-file", "blob", spec], cwd=path)
-    if done.returncode != 0:
-        raise GitError(["cat-file", "blob", spec], done.returncode,
-                       redact(done.stderr.decode("utf-8", "replace")))
-    return done.stdout.decode("utf-8", "surrogateescape")
+async def _hand_to_update(ctx: JobContext, found: Found, number: int, started: MergeStart) -> str:
+    """Submit the `update` round for a code conflict, once per pull request and default head."""
+    spec = ctx.job.spec
+    request = JobRequest(kind="update", key=job_key(spec["repo"], number), spec={
+        "repo": spec["repo"], "installation_id": spec["installation_id"], "number": number,
+        "is_pull": True, "command": "update", "instruction": "", "trigger": "default_branch",
+        # Who moved the default branch; jobs stored before this was kept fall back to the bot.
+        "requester": spec.get("requester") or found.bot_login,
+        "default_sha": started.target_sha,
+    })
+    (job_id, new), = await ctx.engine.store.submit(
+        f"update:{spec['repo']}#{number}:{started.target_sha}", "update", [request])
+    shown = ", ".join(repr(name) for name in started.conflicts[:3])
+    more = f" and {len(started.conflicts) - 3} more" if len(started.conflicts) > 3 else ""
+    queued = "queued" if new else "already made"  # for this default head, by an earlier push
+    return (f"conflicts with {found.default_branch} in {shown}{more}: update round {queued} "
+            f"as job {job_id}")

@@ -12,6 +12,7 @@ from __future__ import annotations
 from bot import pr_body, texts
 from bot.agent import pull_request_task
 from bot.engine import JobContext
+from bot.flows.answer import waiting_headline
 from bot.flows.gather import Gathered, gather, refusal
 from bot.flows.publish import footer, reply, report_check_run, request_review, update_own_pull
 from bot.flows.services import installation
@@ -22,7 +23,7 @@ from bot.flows.status_comment import (
     guarded,
     reaction_target,
 )
-from bot.flows.work import WorkRequest, WorkResult, work
+from bot.flows.work import WorkRequest, WorkResult, limit_headline, work
 from bot.sanitize import code_fence, code_span
 from bot.workspace import slugify
 
@@ -53,7 +54,9 @@ async def run(ctx: JobContext) -> str:
         target, target_id = reaction_target(spec)
         await acknowledge(ctx, status, reaction_target=target, reaction_id=target_id)
         own = pull["author"] == gathered.bot_login
-        if own:
+        if spec.get("branch"):  # a resumed conversation goes on on the branch it asked from
+            branch, base = spec["branch"], spec["base_branch"]
+        elif own:
             branch, base = pull["head_ref"], pull["base_ref"]
         else:
             # A branch of our own from their head, and a PR into their branch.
@@ -69,6 +72,8 @@ async def run(ctx: JobContext) -> str:
                 base=pull["base_ref"], description=pull["body"],
             ),
             trigger=f"#{number}",
+            title=spec["instruction"] or pull["title"],
+            resume_question=spec.get("resume_question"),
         ), status)
         return await _conclude(ctx, gathered, status, result, own=own, base=base)
 
@@ -102,14 +107,20 @@ async def _conclude(ctx: JobContext, gathered: Gathered, status: StatusComment,
                     result: WorkResult, *, own: bool, base: str) -> str:
     spec = ctx.job.spec
     number = spec["number"]
+    command = gathered.repo_config.command
     if result.outcome == "question":
-        await ctx.step("report", status.asked, result.question, retries=3)
+        assert result.question is not None  # a question round has one
+        await ctx.step("report", status.asked, result.question,
+                       waiting_headline(ctx, requester=spec["requester"], command=command), retries=3)
         if spec.get("comment_kind") == "review_comment":
             await reply(ctx, texts.QUESTION_REPLY.format(
                 login=spec["requester"], question=result.question), kind="question")
         return "waiting for an answer to the agent's question"
+    limit = limit_headline(result)
     if result.outcome == "no_changes":
-        text = texts.NO_CHANGES_PR.format(summary=result.summary or result.title)
+        summary = result.summary or result.title
+        text = (texts.LIMITED_NO_CHANGES.format(headline=limit, summary=summary, command=command) if limit
+                else texts.NO_CHANGES_PR.format(summary=summary))
         await ctx.step("report", status.show, Status(text), retries=3)
         if spec.get("comment_kind") == "review_comment":
             await reply(ctx, text, kind="done")
@@ -119,11 +130,13 @@ async def _conclude(ctx: JobContext, gathered: Gathered, status: StatusComment,
     if own:
         pr = await ctx.step("publish", update_own_pull, ctx, gathered, number, result, retries=3)
         commit = f"[`{result.sha[:7]}`]({pr['html_url']}/commits/{result.sha})"
-        text = texts.DONE_PUSHED.format(commit=commit, summary=result.summary)
+        text = (texts.LIMITED_PUSHED.format(headline=limit, commit=commit, command=command) if limit
+                else texts.DONE_PUSHED.format(commit=commit, summary=result.summary))
     else:
         pr = await ctx.step("publish", _open_child_pull, ctx, gathered, result, base, retries=3)
-        text = texts.DONE_CHILD.format(pr_link=f"[#{pr['number']}]({pr['html_url']})",
-                                             branch=code_span(base), summary=result.summary)
+        link = f"[#{pr['number']}]({pr['html_url']})"
+        text = (texts.LIMITED.format(headline=limit, pr_link=link, command=command) if limit
+                else texts.DONE_CHILD.format(pr_link=link, branch=code_span(base), summary=result.summary))
     await ctx.step("report", status.show, Status(text), retries=3)
     if spec.get("comment_kind") == "review_comment":
         await reply(ctx, text, kind="done")
@@ -146,7 +159,7 @@ async def _open_child_pull(ctx: JobContext, gathered: Gathered, result: WorkResu
     body = f"Into #{number}, as @{ctx.job.spec['requester']} asked.\n\n{body}"
     pr = await client.create_pull(repo, title=pr_body.title_for(result.title),
                                   head=result.branch, base=base, body=body,
-                                  draft=gathered.repo_config.draft)
+                                  draft=gathered.repo_config.draft or result.limit is not None)
     await request_review(ctx, client, pr.number)
     await report_check_run(client, repo, result)
     return {"number": pr.number, "html_url": pr.html_url, "created": True}

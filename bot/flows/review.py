@@ -12,11 +12,12 @@ import re
 from bot import markers, texts
 from bot.agent import ReviewComment, review_task
 from bot.engine import JobContext
+from bot.flows.answer import waiting_headline
 from bot.flows.gather import gather, refusal
 from bot.flows.publish import update_own_pull
 from bot.flows.services import installation
 from bot.flows.status_comment import Status, StatusComment, acknowledge, guarded
-from bot.flows.work import WorkRequest, WorkResult, work
+from bot.flows.work import WorkRequest, WorkResult, limit_headline, work
 from bot.sanitize import code_span, neutralise_line
 
 _ANSWER = re.compile(r"(?im)^[\s>*_-]*comment\s+(\d+)\s*[:.)-]\s*")
@@ -47,6 +48,8 @@ async def run(ctx: JobContext) -> str:
                 state=review["state"].replace("_", " ").lower(),
             ),
             trigger=f"#{number}",
+            title=f"Address the review of #{number}",
+            resume_question=spec.get("resume_question"),
         ), status)
         return await _conclude(ctx, gathered, status, review, result)
 
@@ -88,8 +91,10 @@ async def _conclude(ctx: JobContext, gathered, status: StatusComment, review: di
                     result: WorkResult) -> str:
     spec = ctx.job.spec
     number = spec["number"]
+    command = gathered.repo_config.command
     if result.outcome == "question":
-        await ctx.step("report", status.asked, result.question, retries=3)
+        await ctx.step("report", status.asked, result.question,
+                       waiting_headline(ctx, requester=spec["requester"], command=command), retries=3)
         return "waiting for an answer to the agent's question"
     pr = None
     if result.outcome == "committed":
@@ -101,7 +106,9 @@ async def _conclude(ctx: JobContext, gathered, status: StatusComment, review: di
     else:
         assert result.sha is not None  # only a committed round is published
         commit = f"[`{result.sha[:7]}`]({pr['html_url']}/commits/{result.sha})"
-        text = texts.DONE_PUSHED.format(commit=commit, summary=result.summary)
+        limit = limit_headline(result)
+        text = (texts.LIMITED_PUSHED.format(headline=limit, commit=commit, command=command) if limit
+                else texts.DONE_PUSHED.format(commit=commit, summary=result.summary))
         outcome = f"review {spec['review_id']} addressed in {result.sha[:7]}"
     await ctx.step("report", status.show, Status(text), retries=3)
     return outcome

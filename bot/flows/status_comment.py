@@ -67,15 +67,18 @@ class StatusComment:
     """
 
     def __init__(self, ctx: JobContext, number: int, retry_hint: str,
-                 job_id: int | None = None) -> None:
+                 job_id: int | None = None, kind: str | None = None) -> None:
         self.ctx = ctx
         self.number = number
         self.retry_hint = retry_hint
         # Another job may speak for this one (an acknowledgement, before it starts).
         self.job_id = job_id or ctx.job.id
-        self.kind = f"job-{self.job_id}"
+        # Jobs nobody asked for in a comment share one comment per `kind`, edited in place.
+        self.kind = kind or f"job-{self.job_id}"
         self.stage = texts.STAGE_STARTING
         self.todos: list[dict] = []
+        # Said under the working status: settings of the repository the bot did not follow.
+        self.notes: list[str] = []
         self._last_plan_update = 0.0
 
     async def show(self, status: Status) -> None:
@@ -87,7 +90,8 @@ class StatusComment:
     def working(self) -> Status:
         started = self.ctx.job.started_at or time.time()
         elapsed = _duration(time.time() - started)
-        return Status(texts.WORKING.format(elapsed=elapsed, stage=self.stage), todos=self.todos)
+        return Status(texts.WORKING.format(elapsed=elapsed, stage=self.stage), todos=self.todos,
+                      detail="\n".join(f"ℹ️ {note}" for note in self.notes))
 
     async def at_stage(self, stage: str) -> None:
         self.stage = stage
@@ -115,10 +119,9 @@ class StatusComment:
         except Exception as error:  # progress is a courtesy; the work goes on
             self.ctx.log.warning("could not update the status comment: %s", error)
 
-    async def asked(self, question: str) -> None:
-        """The run ended on the agent's question: say so, with the question."""
-        await self.show(Status(texts.QUESTION.format(retry_hint=self.retry_hint),
-                               detail=blockquote(question)))
+    async def asked(self, question: str, headline: str) -> None:
+        """The run waits for the answer to the agent's question: say so, with the question."""
+        await self.show(Status(headline, detail=blockquote(question)))
 
     async def failed(self, reason: str) -> None:
         await self.show(Status(texts.FAILED.format(reason=redact(reason),

@@ -840,6 +840,17 @@ class GitHubSimulator:
             pull["head_sha"] = sha  # remember it, in case the branch is deleted
         return pull["head_sha"]
 
+    def _mergeability(self, repo: str, number: int) -> dict:
+        """`mergeable` and `mergeable_state` as GitHub computes them for an open pull request:
+        a trial merge of its head into its base (`git merge-tree`); closed ones are not."""
+        r = self.repos[repo]
+        p = r.issues[number]["pull"]
+        base_sha = r.sha(p["base"])
+        if r.issues[number]["state"] != "open" or not base_sha or p["head_repo"] != repo:
+            return {"mergeable": None, "mergeable_state": "unknown"}
+        clean = gitrepo.merges_cleanly(r.bare, base_sha, self._head_sha(repo, number))
+        return {"mergeable": clean, "mergeable_state": "clean" if clean else "dirty"}
+
     def _branch_json(self, repo: str, ref: str, sha: str) -> dict:
         owner = repo.split("/")[0]
         return {
@@ -890,9 +901,8 @@ class GitHubSimulator:
             "active_lock_reason": None,
             "draft": p["draft"],
             "merged": p["merged"],
-            "mergeable": None,
+            **self._mergeability(repo, number),
             "rebaseable": None,
-            "mergeable_state": "unknown",
             "merged_by": self.user_json(p["merged_by"]) if p.get("merged_by") else None,
             "comments": sum(1 for c in self.comments.values() if c["repo"] == repo and c["number"] == number),
             "review_comments": sum(1 for c in self.review_comments.values() if c["repo"] == repo and c["number"] == number),

@@ -214,3 +214,9 @@ def diff_hunk(bare: Path, base: str, head: str, path: str, line: int | None) -> 
             if current == line and not row.startswith("-"):
                 return "\n".join(hunk[: i + 1])
     return "\n".join(hunks[0])
+
+
+def merges_cleanly(bare: Path, base: str, head: str) -> bool:
+    """Whether `head` merges into `base` without a conflict (nothing is written to a ref)."""
+    return subprocess.run(["git", "--git-dir", str(bare), "merge-tree", "--write-tree", base, head],
+                          capture_output=True, env=_ENV).returncode == 0

@@ -48,6 +48,8 @@ def bot_settings(sim: GitHubSimulator, fake: FakeAnthropic, data_dir: Path, **ex
         "data_dir": data_dir,
         "workers": 2,
         "log_level": "debug",
+        # Tests send many triggers as one person: the hourly limit is for the tests of it to set.
+        "triggers_per_hour": 100_000,
         **extra,
     }
 

@@ -52,7 +52,8 @@ class AskQuestionInput(ToolInput):
 
 async def ask_question_tool(ctx: ToolContext, args: AskQuestionInput) -> str:
     ctx.question = neutralise(args.question.strip())  # posted on GitHub as it is
-    return "Your question was sent to the requester. The run ends here."
+    # When the answer comes, the run resumes with the answer in place of this result.
+    return "Your question was sent to the requester. The run pauses here until the answer."
 
 
 _HEADINGS = dict(SECTIONS)
@@ -111,7 +112,8 @@ ASK_QUESTION = Tool(
     "AskQuestion",
     "Stop and ask the requester one question, when the task is genuinely ambiguous or "
     "needs a decision between approaches with significant trade-offs. State the options "
-    "and your recommendation. This ends the run; the requester answers and triggers you again.",
+    "and your recommendation. The run pauses until the requester answers; the answer comes "
+    "back as this tool's result and you go on from there.",
     AskQuestionInput,
     ask_question_tool,
     stops=True,
