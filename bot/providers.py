@@ -15,9 +15,11 @@ is ever passed to a subprocess: the sandbox and git build their environments fro
 
 from __future__ import annotations
 
+import json
 import os
 import re
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from bot.errors import UserFacingError
 
@@ -146,16 +148,33 @@ def _vertex(settings: Settings) -> anthropic.AsyncAnthropic:
     # a bug: the file GOOGLE_APPLICATION_CREDENTIALS names, else the application defaults.
     try:
         if settings.google_credentials_path is not None:
-            credentials, found_project = google.auth.load_credentials_from_file(
-                str(settings.google_credentials_path), scopes=list(VERTEX_SCOPES))
+            credentials, found_project = _google_credentials_file(settings.google_credentials_path)
         else:
             credentials, found_project = google.auth.default(scopes=list(VERTEX_SCOPES))
-    except DefaultCredentialsError as error:
+    except (DefaultCredentialsError, ValueError, OSError) as error:
         raise ValueError(f"no usable Google credentials ({_first_line(error)})") from None
     project = settings.vertex_project_id or found_project
     kwargs = {"project_id": project} if project else {}
     return AsyncAnthropicVertex(region=region, credentials=credentials,
                                 base_url=settings.vertex_base_url, max_retries=0, **kwargs)
+
+
+def _google_credentials_file(path: Path) -> tuple[Any, str | None]:
+    """The operator's key file, by its own type's loader: Google deprecates the generic one,
+    which would also accept configurations that make the library run programs or fetch URLs."""
+    from google.oauth2 import credentials as user_credentials
+    from google.oauth2 import service_account
+
+    info = json.loads(path.read_text(encoding="utf-8"))
+    kind = info.get("type") if isinstance(info, dict) else None
+    if kind == "service_account":
+        found = service_account.Credentials.from_service_account_info(info, scopes=list(VERTEX_SCOPES))
+        return found, info.get("project_id")
+    if kind == "authorized_user":
+        found = user_credentials.Credentials.from_authorized_user_info(info, scopes=list(VERTEX_SCOPES))
+        return found, info.get("quota_project_id")
+    raise ValueError(f"{path} holds credentials of type {kind!r}; a service account key or a user's "
+                     "application default credentials (type service_account or authorized_user) are read")
 
 
 def describe(settings: Settings) -> str:
