@@ -123,7 +123,7 @@ def test_an_invalid_settings_file_stops_the_run_before_any_model_call(repo, sett
     assert err.splitlines() == [
         "`.github/backend.yml`: `lable` is not a setting this bot knows. Did you mean `label`? "
         "Known settings: label, command, model, max_turns, max_cost_usd, daily_budget_usd, max_minutes, test_command, "
-        "setup_command, branch_prefix, draft, network, min_permission, allowed_users.",
+        "setup_command, branch_prefix, draft, network, min_permission, allowed_users, ci_fix_attempts.",
         "`.github/backend.yml`: `max_turns` must be a whole number between 1 and 500, got 'lots'.",
     ]
     assert git(repo, "branch", "--list", "backend/*") == ""
