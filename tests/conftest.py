@@ -74,3 +74,19 @@ def process_stack(github_sim_server, people, tmp_path):
             yield Stack(sim, fake, bot, tmp_path / "data")
         finally:
             bot.stop()
+
+
+# -- a throwaway PostgreSQL (tests/support/postgres.py) -------------------------------------
+
+
+@_pytest_github_sim.fixture(scope="module")
+def pg_url():
+    """The URL of a PostgreSQL server of this test module's own; skips where none can run."""
+    from tests.support.postgres import ThrowawayPostgres, skip_reason
+
+    reason = skip_reason()
+    if reason is not None:
+        _pytest_github_sim.skip(f"no PostgreSQL: {reason}")
+    server = ThrowawayPostgres()
+    yield server.start()
+    server.stop()

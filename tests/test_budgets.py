@@ -15,7 +15,6 @@ from bot.repo_config import parse_repo_config
 from bot.settings import load_settings
 from tests.agent_fakes import FakeAnthropic, finish, tool_use
 from tests.support.in_process import InProcessBot
-from tests.support.postgres import ThrowawayPostgres, skip_reason
 from tests.support.stack import REPO, Stack, bot_settings
 
 # The scripted model answers 100 input and 20 output tokens a turn: on claude-haiku-4-5
@@ -107,16 +106,6 @@ def test_a_run_stopped_by_the_budget_says_it_was_the_budget(make_stack, clock):
     said = texts_on(stack, number) + "".join(p["body"] or "" for p in stack.sim.pulls(REPO))
     assert ("the repository's daily budget for the model ran out midway: the run was given the $0.0003 "
             "left of it, and spent $0.0004") in said
-
-
-@pytest.fixture(scope="module")
-def pg_url():
-    reason = skip_reason()
-    if reason is not None:
-        pytest.skip(f"no PostgreSQL: {reason}")
-    server = ThrowawayPostgres()
-    yield server.start()
-    server.stop()
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])

@@ -14,7 +14,6 @@ import pytest
 
 from bot.database import Database, parse_url
 from bot.settings import load_settings
-from tests.support.postgres import ThrowawayPostgres, skip_reason
 from tests.support.processes import ROOT
 
 # ---- what a DATABASE_URL names ---------------------------------------------------------------
@@ -151,17 +150,6 @@ def test_the_sqlite_clock_is_the_epoch_in_seconds(sqlite_db):
 
 
 # ---- PostgreSQL ------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def pg_url():
-    reason = skip_reason()
-    if reason is not None:
-        pytest.skip(f"no PostgreSQL: {reason}")
-    server = ThrowawayPostgres()
-    url = server.start()
-    yield url
-    server.stop()
 
 
 @pytest.fixture

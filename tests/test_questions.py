@@ -8,7 +8,6 @@ import pytest
 from bot import questions
 from bot.database import Database
 from bot.questions import AwaitedAnswers, QuestionStore
-from tests.support.postgres import ThrowawayPostgres, skip_reason
 
 CONVERSATION = [{"role": "user", "content": [{"type": "text", "text": "task"}]},
                 {"role": "assistant", "content": [{"type": "tool_use", "id": "t1", "name": "AskQuestion",
@@ -24,17 +23,6 @@ def ask(store: QuestionStore, job_id: int, number: int = 7, wait: float = 60.0, 
     return store.ask(job_id=job_id, kind="issue", job_key=f"acme/widgets#{number}", spec=spec(number),
                      question="Floats?", branch="backend/issue-7-x", base_branch="main",
                      messages=messages, wait_seconds=wait)
-
-
-@pytest.fixture(scope="module")
-def pg_url():
-    reason = skip_reason()
-    if reason is not None:
-        pytest.skip(f"no PostgreSQL: {reason}")
-    server = ThrowawayPostgres()
-    url = server.start()
-    yield url
-    server.stop()
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

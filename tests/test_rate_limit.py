@@ -13,7 +13,6 @@ from bot.rate_limits import TriggerGate
 from bot.routing import JobRequest
 from tests.agent_fakes import FakeAnthropic, finish
 from tests.support.in_process import InProcessBot
-from tests.support.postgres import ThrowawayPostgres, skip_reason
 from tests.support.stack import REPO, Stack, bot_settings
 
 T0 = 1_800_000_000.0
@@ -24,16 +23,6 @@ def clock(monkeypatch):
     moment = {"now": T0}
     monkeypatch.setattr(rate_limits, "now", lambda: moment["now"])
     return moment
-
-
-@pytest.fixture(scope="module")
-def pg_url():
-    reason = skip_reason()
-    if reason is not None:
-        pytest.skip(f"no PostgreSQL: {reason}")
-    server = ThrowawayPostgres()
-    yield server.start()
-    server.stop()
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
