@@ -87,6 +87,15 @@ def test_render_shows_turns_calls_results_and_usage():
     assert "✗ exit 1" in text
 
 
+def jobs_show(stack, job_id: int) -> subprocess.CompletedProcess:
+    """`backend-bot jobs --show ID` as an operator runs it, with nothing but the data folder."""
+    return subprocess.run(
+        [sys.executable, "-m", "bot", "jobs", "--show", str(job_id)], cwd=ROOT,
+        capture_output=True, text=True, timeout=60,
+        env={"PATH": "/usr/bin:/bin", "BOT_DATA_DIR": str(stack.data_dir)},
+    )
+
+
 def test_jobs_show_prints_a_real_runs_transcript(stack):
     sim = stack.sim
     number = sim.add_issue(REPO, "Add hello.txt", "Please add hello.txt.", user="alice")
@@ -98,11 +107,7 @@ def test_jobs_show_prints_a_real_runs_transcript(stack):
     stack.deliver("issues", sim.event_issues_labeled(REPO, number, "backend", sender="alice"))
     (job,) = stack.wait_jobs(1)
     assert job.state == "succeeded", job.error
-    shown = subprocess.run(
-        [sys.executable, "-m", "bot", "jobs", "--show", str(job.id)], cwd=ROOT,
-        capture_output=True, text=True, timeout=60,
-        env={"PATH": "/usr/bin:/bin", "BOT_DATA_DIR": str(stack.data_dir)},
-    )
+    shown = jobs_show(stack, job.id)
     assert shown.returncode == 0, shown.stderr
     out = shown.stdout
     assert f"job {job.id}: issue on {REPO}#{number}, succeeded" in out
@@ -111,11 +116,7 @@ def test_jobs_show_prints_a_real_runs_transcript(stack):
     assert "← hello" in out  # cat's output, as the agent saw it
     assert "── turn 1 (input " in out and "cost $" in out
     assert "\x1b" not in out and "\x07" not in out
-    missing = subprocess.run(
-        [sys.executable, "-m", "bot", "jobs", "--show", "999999"], cwd=ROOT,
-        capture_output=True, text=True, timeout=60,
-        env={"PATH": "/usr/bin:/bin", "BOT_DATA_DIR": str(stack.data_dir)},
-    )
+    missing = jobs_show(stack, 999999)
     assert missing.returncode == 1 and "no job 999999" in missing.stderr
 
 
@@ -133,11 +134,7 @@ def test_jobs_show_prints_no_secret_the_run_saw(stack):
     stack.deliver("issues", sim.event_issues_labeled(REPO, number, "backend", sender="alice"))
     (job,) = stack.wait_jobs(1)
     assert job.state == "succeeded", job.error
-    shown = subprocess.run(
-        [sys.executable, "-m", "bot", "jobs", "--show", str(job.id)], cwd=ROOT,
-        capture_output=True, text=True, timeout=60,
-        env={"PATH": "/usr/bin:/bin", "BOT_DATA_DIR": str(stack.data_dir)},
-    )
+    shown = jobs_show(stack, job.id)
     assert shown.returncode == 0, shown.stderr
     out = shown.stdout
     assert "→ Bash" in out and "echo " in out and "The key is" in out
