@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import httpx
 import pytest
 
 from bot.github import GitHubApp, NotFound, ValidationFailed
@@ -305,3 +306,34 @@ async def test_failing_checks_their_annotations_job_logs_statuses_and_commits(gi
     assert statuses == {"ci/old": "success", "ci/deploy": "error"}  # the latest of each context
     commit = await gh.get_commit(REPO, sha)
     assert commit.sha == sha and commit.author_email == "sim@example.com"
+
+
+class BlobStorageElsewhere(httpx.AsyncBaseTransport):
+    """GitHub's real answer for a job's log: a redirect to another host (blob storage). The
+    requests that reach that host are kept, to see what the client sent there."""
+
+    def __init__(self, github: httpx.AsyncBaseTransport) -> None:
+        self.github = github
+        self.at_storage: list[httpx.Request] = []
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if request.url.host == "pipelines.blob.example":
+            self.at_storage.append(request)
+            return httpx.Response(200, text="FAILED test_x\n")
+        if request.url.path.endswith("/actions/jobs/7/logs"):
+            return httpx.Response(302, headers={"Location": "https://pipelines.blob.example/logs/7?sig=abc"})
+        return await self.github.handle_async_request(request)
+
+
+async def test_a_job_logs_download_elsewhere_is_sent_no_token(github_sim, tmp_path):
+    transport = BlobStorageElsewhere(github_sim.transport())
+    settings = load_settings(**github_sim.settings_overrides(), data_dir=tmp_path)
+    gh_app = GitHubApp(settings, transport=transport)
+    try:
+        client = await gh_app.installation(42)
+        assert await client.job_log(REPO, 7) == "FAILED test_x\n"
+    finally:
+        await gh_app.aclose()
+    (download,) = transport.at_storage
+    # The installation token opens every repository of the installation: never to another host.
+    assert "authorization" not in {name.lower() for name in download.headers}, download.headers
