@@ -27,6 +27,8 @@ class Delivery:
     # The repository's trigger label and command word (its `.github/backend.yml`, as last read).
     trigger_label: str = "backend"
     command_word: str = "backend"
+    # Where the bot's branches start (`branch_prefix`): only their failing checks are its own.
+    branch_prefix: str = "backend/"
     # Whose plain comment on issue or pull request N of this repository answers the agent's
     # question waiting there (bot.questions), as last read; None when nothing waits.
     answer_awaited_from: Callable[[int], str | None] = lambda number: None

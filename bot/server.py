@@ -34,7 +34,7 @@ from bot.metrics import Metrics
 from bot.questions import AwaitedAnswers
 from bot.routing import Delivery, JobRequest, Router, check_spec, with_acknowledgements
 from bot.settings import Settings
-from bot.triggers import RepoTriggers
+from bot.triggers import RepoTriggers, Words
 
 log = logs.get_logger(__name__)
 
@@ -72,7 +72,7 @@ async def _read_body(request: Request, limit: int) -> bytes:
 class WebhookEndpoint:
     def __init__(self, settings: Settings, router: Router, engine: Engine, metrics: Metrics,
                  app_slug: Callable[[], str | None],
-                 triggers: Callable[[str], tuple[str, str]],
+                 triggers: Callable[[str], Words],
                  awaited: Callable[[str, int], str | None] = lambda repo, number: None) -> None:
         self.settings = settings
         self.router = router
@@ -163,14 +163,15 @@ class WebhookEndpoint:
         repository = payload.get("repository")
         full_name = repository.get("full_name") if isinstance(repository, dict) else None
         repo_name = full_name if isinstance(full_name, str) else ""
-        label, command = self.triggers(repo_name)
+        words = self.triggers(repo_name)
         delivery = Delivery(
             event=event,
             delivery_id=delivery_id,
             payload=payload,
             app_slug=self.app_slug(),
-            trigger_label=label,
-            command_word=command,
+            trigger_label=words.label,
+            command_word=words.command,
+            branch_prefix=words.branch_prefix,
             answer_awaited_from=lambda number: self.awaited(repo_name, number),
         )
         requests = with_acknowledgements(self.router.dispatch(delivery))

@@ -8,8 +8,9 @@ one becomes a job keyed by the pull request (by the branch for a status, which n
 and the first to decide leaves a comment for the commit that later jobs find and stop at (see
 bot/flows/ci_fix.py).
 
-The handler sees only the payload: the branch must look like one of the bot's (the default
-prefix; the flow checks the repository's own prefix, the pull request's author and its head).
+The handler sees only the payload: the branch must look like one of the bot's (the repository's
+`branch_prefix` as the webhook path last learned it; the flow checks the prefix again, the pull
+request's author and its head).
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ import re
 from typing import Any
 
 from bot.routing import Delivery, JobRequest, Router, job_key
-from handlers.pr_review import BOT_BRANCH_PREFIX
 
 router = Router()
 
@@ -30,7 +30,7 @@ _SHA = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
 
 
 def _request(delivery: Delivery, *, branch: Any, sha: Any, pulls: Any, check: Any) -> JobRequest | None:
-    if not isinstance(branch, str) or not branch.startswith(BOT_BRANCH_PREFIX):
+    if not isinstance(branch, str) or not branch.startswith(delivery.branch_prefix):
         return None
     if not isinstance(sha, str) or not _SHA.fullmatch(sha):
         return None
@@ -118,6 +118,6 @@ def status_failed(delivery: Delivery) -> JobRequest | None:
     branches = payload.get("branches")
     # A status names the commit and the branches whose head it is, nothing more.
     names = [b.get("name") for b in branches if isinstance(b, dict)] if isinstance(branches, list) else []
-    branch = next((n for n in names if isinstance(n, str) and n.startswith(BOT_BRANCH_PREFIX)), None)
+    branch = next((n for n in names if isinstance(n, str) and n.startswith(delivery.branch_prefix)), None)
     return _request(delivery, branch=branch, sha=payload.get("sha"), pulls=None,
                     check=payload.get("context"))

@@ -80,6 +80,23 @@ def test_a_new_label_and_command_word_are_learnt_from_the_push(stack):
     assert "`/bot status`" in help_reply[0]["body"]
 
 
+def test_a_new_branch_prefix_is_learnt_for_failing_checks(stack):
+    sim = stack.sim
+    sha = sim.commit(REPO, "main", {".github/backend.yml": "branch_prefix: ai/\n"})
+    assert stack.deliver("push", push_event(stack, sha, [".github/backend.yml"])).status_code == 202
+    config, _ = stack.wait_jobs(2)
+    assert config.kind == "config", config.result
+    time.sleep(3.5)  # the serving process refreshes its copy of the words every few seconds
+
+    def failing_check_on(branch: str) -> int:
+        head = sim.commit(REPO, branch, {"x.txt": branch})
+        run = sim.add_check_run(REPO, head, "test")
+        return stack.deliver("check_run", sim.event_check_run(REPO, run)).status_code
+
+    assert failing_check_on("ai/issue-1-x") == 202  # the repository's bot branches now
+    assert failing_check_on("backend/issue-2-y") == 200  # no longer one of them
+
+
 def test_a_push_elsewhere_or_without_the_config_is_no_config_job(stack):
     sim = stack.sim
     sha = sim.commit(REPO, "main", {"README.md": "changed\n"})

@@ -126,3 +126,20 @@ def test_check_events_are_read_raw_and_build_no_validator(event):
     webhooks.prepare_models({event})
     assert webhooks._adapter(event) is None
     assert Delivery(event, "d-1", failing(event)).typed is None
+
+
+@pytest.mark.parametrize("event", ["check_run", "check_suite", "workflow_run", "status"])
+def test_the_repositorys_own_branch_prefix_decides_which_branches_are_the_bots(event):
+    payload = failing(event)
+    assert handlers.router.dispatch(Delivery(event, "d-1", payload, app_slug="backend-bot",
+                                             branch_prefix="ai/")) == []
+    own = failing(event)
+    if event == "status":
+        own["branches"][0]["name"] = "ai/issue-7-settings"
+    else:
+        body = own[event]
+        body.get("check_suite", body)["head_branch"] = "ai/issue-7-settings"
+        for pull in body["pull_requests"]:
+            pull["head"]["ref"] = "ai/issue-7-settings"
+    (job,) = handlers.router.dispatch(Delivery(event, "d-1", own, app_slug="backend-bot", branch_prefix="ai/"))
+    assert job.kind == "ci_fix" and job.spec["branch"] == "ai/issue-7-settings"

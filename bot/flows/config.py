@@ -11,6 +11,7 @@ import asyncio
 from bot.engine import JobContext
 from bot.flows.services import installation
 from bot.repo_config import CONFIG_PATH, RepoConfigError, parse_repo_config
+from bot.triggers import words_of
 
 
 async def run(ctx: JobContext) -> str:
@@ -25,5 +26,5 @@ async def run(ctx: JobContext) -> str:
         config = parse_repo_config(text)
     except RepoConfigError as problem:
         return f"kept the previous trigger words: {CONFIG_PATH} is invalid ({problem})"
-    await asyncio.to_thread(ctx.engine.trigger_words.remember, repo, config.label, config.command)
+    await asyncio.to_thread(ctx.engine.trigger_words.remember, repo, words_of(config))
     return f"trigger label `{config.label}`, command `/{config.command}`"

@@ -21,6 +21,7 @@ from bot.repo_config import (
     meets_permission,
     parse_repo_config,
 )
+from bot.triggers import words_of
 
 
 @dataclass
@@ -72,8 +73,7 @@ async def gather(ctx: JobContext) -> Gathered:
             parsed = parse_repo_config(text)
             config = parsed.model_dump()
             # The webhook path learns this repository's trigger words from here.
-            await asyncio.to_thread(ctx.engine.trigger_words.remember, spec["repo"],
-                                    parsed.label, parsed.command)
+            await asyncio.to_thread(ctx.engine.trigger_words.remember, spec["repo"], words_of(parsed))
         except RepoConfigError as problem:
             error = str(problem)
         return asdict(Gathered(
