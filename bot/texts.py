@@ -106,10 +106,10 @@ QUESTION_REPLY = "❓ @{login}, before going on the agent asks:\n\n{question}"
 # come already inert (code spans).
 CI_FIX_WHAT_FAILED = "**Checks failed** on {sha} (round {round} of {attempts} of fixing them):"
 CI_FIX_DONE = "✅ **Fixed, the checks will tell.** Pushed {commit} to this pull request: {summary}"
-CI_FIX_LEFT_ALONE = "Left alone, as they fail on {branch} too: {checks}."
+CI_FIX_LEFT_ALONE = "Left alone, as they fail the same way on {branch} too: {checks}."
 CI_FIX_RETRY_HINT = "comment `/{command} fix the failing checks`"
 CI_FIX_ALSO_ON_DEFAULT = (
-    "ℹ️ Checks failed on {sha}: {checks}. They fail on the default branch {branch} too, so this "
+    "ℹ️ Checks failed on {sha}: {checks}. They fail the same way on the default branch {branch}, so this "
     "pull request did not break them, and backend-bot does not try to fix them here. Once they "
     "pass on {branch}, `/{command} update` brings that here."
 )

@@ -123,7 +123,7 @@ def test_a_check_failing_on_the_default_branch_too_gets_no_round(stack):
     (job,) = stack.wait_jobs(1)
     assert job.result == "not run: the failing checks fail on main too", job.error
     (comment,) = ci_comments(stack, number)
-    assert "fail on the default branch `main` too" in comment["body"]
+    assert "fail the same way on the default branch `main`" in comment["body"]
     assert stack.fake.requests == [] and sim.branches(REPO)[BRANCH] == sha
 
 
@@ -234,7 +234,23 @@ def test_checks_that_fail_on_the_default_branch_too_are_left_out_of_the_round(st
     (job,) = stack.wait_jobs(1)
     assert job.result.startswith("round 1"), job.error
     (comment,) = ci_comments(stack, number)
-    assert "Left alone, as they fail on `main` too: `docs`" in comment["body"]
+    assert "Left alone, as they fail the same way on `main` too: `docs`" in comment["body"]
     prompt = first_prompt(stack)
     assert 'Check 1: "test (3.12)"' in prompt and "Check 2" not in prompt
     assert 'leave them alone ("docs")' in prompt
+
+
+def test_a_check_failing_differently_on_the_default_branch_is_part_of_the_round(stack):
+    sim = stack.sim
+    number, sha = bot_pull(stack)
+    sim.add_check_run(REPO, sim.branches(REPO)["main"], "docs", title="broken link in README.md")
+    sim.add_check_run(REPO, sha, "docs", title="broken link in calc.md")
+    failing_tests(stack, sim.branches(REPO)["main"])  # fails the same way there: left alone
+    stack.fake.add(*fix_it())
+    stack.deliver("check_run", sim.event_check_run(REPO, failing_tests(stack, sha)))
+    (job,) = stack.wait_jobs(1)
+    assert job.result.startswith("round 1"), job.error
+    (comment,) = ci_comments(stack, number)
+    assert "Left alone, as they fail the same way on `main` too: `test (3.12)`" in comment["body"]
+    prompt = first_prompt(stack)
+    assert 'Check 1: "docs"' in prompt and "broken link in calc.md" in prompt and "Check 2" not in prompt

@@ -10,7 +10,7 @@ any round:
   repository's prefix, and its head is still the failing commit (else nothing at all);
 - the head commit is the bot's: a person's commit on the branch pauses fixing (said once);
 - something other than the bot's own check failed (else nothing);
-- the same checks do not fail on the default branch's head too (else said, no round);
+- the same checks do not fail the same way on the default branch's head (else said, no round);
 - the previous round's failure is not this one again ("same failure after a fix": said, stop);
 - rounds so far (counted from the bot's own round comments on GitHub) are under
   `ci_fix_attempts` (else said, stop).
@@ -36,7 +36,7 @@ from bot.flows.services import installation
 from bot.flows.status_comment import Status, StatusComment, guarded
 from bot.flows.work import WorkRequest, work
 from bot.github.client import InstallationClient
-from bot.github.models import CheckRun
+from bot.github.models import CheckRun, CommitStatus
 from bot.redact import redact
 from bot.sanitize import code_span, neutralise_line
 
@@ -178,9 +178,11 @@ async def _decide(ctx: JobContext, gathered: Gathered) -> _Round | str:
     checks = await ctx.step("read failing checks", _failing_checks, ctx, gathered, retries=3)
     if not checks:
         return f"not run: nothing but the bot's own checks failed on {sha[:7]}"
-    on_default = set(await ctx.step("read default branch checks", _failing_on_default, ctx,
-                                    gathered, retries=3))
-    to_fix = [c for c in checks if c["name"] not in on_default]
+    on_default = await ctx.step("read default branch checks", _failing_on_default, ctx, gathered,
+                                sorted({c["name"] for c in checks}), retries=3)
+    # Left alone only where the default branch fails the same way: a check that fails there
+    # but fails differently here may well be this pull request's doing too.
+    to_fix = [c for c in checks if on_default.get(c["name"]) != fingerprint([c])]
     if not to_fix:
         await _say(ctx, subject.number, texts.CI_FIX_ALSO_ON_DEFAULT.format(
             sha=short, checks=_names(checks), branch=code_span(gathered.default_branch),
@@ -251,9 +253,12 @@ async def _failing_checks(ctx: JobContext, gathered: Gathered) -> list[dict]:
             if r.conclusion in FAILED_CONCLUSIONS and r.app_slug != own_slug]
     checks = await asyncio.gather(*(_check_run_details(client, repo, r) for r in runs[:MAX_CHECKS]))
     statuses = [s for s in await client.commit_statuses(repo, sha) if s.state in FAILED_STATES]
-    return [*checks, *({"name": s.context, "conclusion": s.state, "title": redact(s.description),
-                        "summary": "", "text": "", "annotations": [], "log": "",
-                        "url": s.target_url} for s in statuses)]
+    return [*checks, *map(_status_check, statuses)]
+
+
+def _status_check(status: CommitStatus) -> dict:
+    return {"name": status.context, "conclusion": status.state, "title": redact(status.description),
+            "summary": "", "text": "", "annotations": [], "log": "", "url": status.target_url}
 
 
 async def _check_run_details(client: InstallationClient, repo: str, run: CheckRun) -> dict:
@@ -275,14 +280,18 @@ async def _check_run_details(client: InstallationClient, repo: str, run: CheckRu
             "annotations": annotations, "log": redact(log[-MAX_CHECK_CHARS:])}
 
 
-async def _failing_on_default(ctx: JobContext, gathered: Gathered) -> list[str]:
-    """The names of the checks failing on the default branch's head."""
+async def _failing_on_default(ctx: JobContext, gathered: Gathered, names: list[str]) -> dict[str, str]:
+    """How each of the checks `names` fails on the default branch's head (its fingerprint), for
+    those that fail there."""
     repo, branch = ctx.job.spec["repo"], gathered.default_branch
     client = await installation(ctx)
-    runs = await client.list_check_runs(repo, branch)
-    statuses = await client.commit_statuses(repo, branch)
-    return sorted({r.name for r in runs if r.conclusion in FAILED_CONCLUSIONS}
-                  | {s.context for s in statuses if s.state in FAILED_STATES})
+    wanted = set(names)
+    runs = [r for r in await client.list_check_runs(repo, branch)
+            if r.conclusion in FAILED_CONCLUSIONS and r.name in wanted]
+    checks = await asyncio.gather(*(_check_run_details(client, repo, r) for r in runs[:MAX_CHECKS]))
+    statuses = [s for s in await client.commit_statuses(repo, branch)
+                if s.state in FAILED_STATES and s.context in wanted]
+    return {check["name"]: fingerprint([check]) for check in [*checks, *map(_status_check, statuses)]}
 
 
 def _tail(text: str, lines: int) -> str:
