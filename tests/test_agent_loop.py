@@ -215,6 +215,25 @@ async def test_an_answered_question_resumes_the_same_conversation(repo):
     assert result.usage.turns == 1  # the resumed run counts its own turns
 
 
+async def test_a_resumed_run_shows_the_plan_it_kept_before_the_question(repo):
+    plan = [{"content": "Add subtract", "status": "completed", "activeForm": "Adding subtract"},
+            {"content": "Test @floats", "status": "pending", "activeForm": "Testing floats"}]
+    with FakeAnthropic([tool_use("TodoWrite", todos=plan), ask("Floats too?")]) as fake:
+        asked = await run(fake, repo)
+    shown: list[list[dict]] = []
+
+    async def on_todos(todos: list[dict]) -> None:
+        shown.append(todos)
+
+    with FakeAnthropic([tool_use("Read", file_path="app.py") for _ in range(3)]) as fake:
+        result = await run(fake, repo, Limits(max_turns=2), on_todos=on_todos,
+                           resume_messages=answered(asked.messages, "Yes."))
+    # Shown at once, neutralised as any plan is; and what a limit's entry lists as left to do.
+    assert [t["content"] for t in shown[0]] == ["Add subtract", "Test `@floats`"]
+    assert result.outcome == "bound" and [t["status"] for t in result.todos] == ["completed", "pending"]
+    assert len(fake.requests) == 2  # no model call for it
+
+
 def test_only_a_conversation_that_ended_on_a_question_can_be_answered():
     question = {"role": "assistant", "content": [{"type": "tool_use", "id": "t1", "name": "AskQuestion",
                                                   "input": {"question": "?"}}]}

@@ -49,6 +49,7 @@ log = get_logger(__name__)
 EPHEMERAL = {"type": "ephemeral"}
 RETRYABLE_STATUS = {408, 409, 429, 500, 502, 503, 504, 529}
 MAX_NUDGES = 2
+PLAN_TOOL = "TodoWrite"
 
 Outcome = Literal["finished", "question", "bound", "error"]
 # The bounds of a run, as AgentResult.limit names them.
@@ -272,6 +273,11 @@ async def run_agent(
     messages: list[dict]
     if resume_messages is not None:
         messages = list(resume_messages)
+        plan = _last_plan(messages)
+        if plan is not None and PLAN_TOOL in tool_table:
+            # The plan the agent kept before it asked: shown again, and what a limit's entry
+            # lists as left to do.
+            await execute(tool_table, ctx, PLAN_TOOL, plan, limits.tool_output_chars)
     else:
         first_message = await asyncio.to_thread(
             build_first_message, workspace, task_prompt, worklog_count=worklog_entries)
@@ -418,6 +424,17 @@ async def run_agent(
         return result("bound", reason=f"time limit reached ({limits.max_seconds:g} s)", limit="time")
     except _ModelFailure as exc:
         return result("error", reason=str(exc), transient=exc.transient)
+
+
+def _last_plan(messages: list[dict]) -> dict | None:
+    """The input of the conversation's latest TodoWrite call, if it made one."""
+    for message in reversed(messages):
+        if message.get("role") != "assistant" or isinstance(message.get("content"), str):
+            continue
+        for block in reversed(message["content"]):
+            if block.get("type") == "tool_use" and block.get("name") == PLAN_TOOL:
+                return block.get("input") if isinstance(block.get("input"), dict) else None
+    return None
 
 
 def _tell(on_tool_call: ToolCallCallback, name: str, tool_input: object) -> None:
