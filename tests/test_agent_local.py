@@ -112,6 +112,23 @@ def test_the_checkouts_own_settings_bound_the_run_and_flags_override_them(repo, 
     assert code == 1 and "turn limit reached (2 turns)" in out
 
 
+def test_the_operators_cost_cap_bounds_the_checkouts_own_setting(repo):
+    (repo / ".github").mkdir()
+    (repo / ".github/backend.yml").write_text("max_cost_usd: 50\n")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "settings")
+    capped = load_settings(anthropic_model="claude-haiku-4-5", max_cost_per_run_usd=0.01,
+                           allow_unsandboxed_shell=shutil.which("bwrap") is None)
+    costly = {"input_tokens": 20_000, "output_tokens": 100}  # $0.02 a turn at Haiku's price
+    with FakeAnthropic([tool_use("Read", file_path="app.py", usage=costly)] * 3) as fake:
+        code, out, _err = run_main(repo, capped, fake)
+    assert code == 1 and "cost limit reached ($0.0205 of $0.01)" in out
+    assert len(fake.requests) == 1
+    with FakeAnthropic([tool_use("Read", file_path="app.py", usage=costly)] * 3) as fake:
+        code, out, _err = run_main(repo, capped, fake, max_cost=0.03, max_turns=3)
+    assert code == 1 and "of $0.03)" in out and len(fake.requests) == 2
+
+
 def test_an_invalid_settings_file_stops_the_run_before_any_model_call(repo, settings):
     (repo / ".github").mkdir()
     (repo / ".github/backend.yml").write_text("max_turns: lots\nlable: x\n")

@@ -241,6 +241,10 @@ def main(
         print(f"error: {exc}", file=err)
         return EXIT_FAILED
     limits = limits_for(config, limits or LOCAL_LIMITS)
+    if settings.max_cost_per_run_usd is not None:
+        # The operator's cap bounds the checkout's own setting, as on GitHub; a `--max-cost`
+        # typed on this command line is the operator's word and stands.
+        limits = replace(limits, max_cost_usd=min(limits.max_cost_usd, settings.max_cost_per_run_usd))
     overrides: dict[str, Any] = {}
     if max_turns is not None:
         overrides["max_turns"] = max_turns
