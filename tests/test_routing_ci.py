@@ -14,21 +14,21 @@ SHA = "4f9a2c1e8b7d6a5f3e2d1c0b9a8f7e6d5c4b3a21"
 BRANCH = "backend/issue-7-settings"
 
 
-def failing(event: str) -> dict:
+def failing(event: str, branch: str = BRANCH) -> dict:
     """The fixture, failed, on one of the bot's branches."""
     name = {"check_run": "check_run.completed", "check_suite": "check_suite.completed",
             "workflow_run": "workflow_run.completed", "status": "status"}[event]
     payload = load(name)
     if event == "status":
         payload["state"] = "failure"
-        payload["branches"][0]["name"] = BRANCH
+        payload["branches"][0]["name"] = branch
         return payload
     body = payload[event]
     body["conclusion"] = "failure"
     suite = body.get("check_suite", body)
-    suite["head_branch"] = BRANCH
+    suite["head_branch"] = branch
     for pull in body["pull_requests"]:
-        pull["head"]["ref"] = BRANCH
+        pull["head"]["ref"] = branch
     return payload
 
 
@@ -133,13 +133,6 @@ def test_the_repositorys_own_branch_prefix_decides_which_branches_are_the_bots(e
     payload = failing(event)
     assert handlers.router.dispatch(Delivery(event, "d-1", payload, app_slug="backend-bot",
                                              branch_prefix="ai/")) == []
-    own = failing(event)
-    if event == "status":
-        own["branches"][0]["name"] = "ai/issue-7-settings"
-    else:
-        body = own[event]
-        body.get("check_suite", body)["head_branch"] = "ai/issue-7-settings"
-        for pull in body["pull_requests"]:
-            pull["head"]["ref"] = "ai/issue-7-settings"
+    own = failing(event, branch="ai/issue-7-settings")
     (job,) = handlers.router.dispatch(Delivery(event, "d-1", own, app_slug="backend-bot", branch_prefix="ai/"))
     assert job.kind == "ci_fix" and job.spec["branch"] == "ai/issue-7-settings"
