@@ -78,6 +78,8 @@ AbandonedHook = Callable[[Job, str], list[JobRequest]]
 # and no job is left running in the table with nothing running it.
 MAX_ATTEMPTS = 20
 SWEEP_INTERVAL = 30.0
+# How long a background task gets to end after each cancellation, while the engine stops.
+STOP_GRACE = 1.0
 
 
 def is_transient(error: BaseException) -> bool:
@@ -269,9 +271,14 @@ class Engine:
     async def stop(self) -> None:
         global _active
         for task in self._tasks:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            # Cancelled until it ends: a library that swallows one cancellation must not hold
+            # the shutdown.
+            while not task.done():
+                task.cancel()
+                await asyncio.wait([task], timeout=STOP_GRACE)
+            if not task.cancelled() and task.exception() is not None:
+                log.warning("%s ended with an error as the engine stopped: %s", task.get_name(),
+                            task.exception())
         await asyncio.to_thread(DBOS.destroy, destroy_registry=False)
         self.store.close()
         _active = None
@@ -309,9 +316,12 @@ class Engine:
                 wake.clear()
                 # Other processes' jobs starting also free their keys' next jobs, and they
                 # cannot wake this one: poll often when processes share PostgreSQL.
-                with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(wake.wait(),
-                                           timeout=0.2 if self.database.postgres else 1.0)
+                # Not `asyncio.wait_for`: on Python 3.11 it swallows a cancellation that
+                # arrives as the event is set (a job finishing as the bot stops), and this loop
+                # would then run on and hold the shutdown for ever.
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(0.2 if self.database.postgres else 1.0):
+                        await wake.wait()
 
     async def _enqueue(self, job: Job) -> None:
         with SetWorkflowID(job.workflow_id), SetEnqueueOptions(queue_partition_key=job.key):

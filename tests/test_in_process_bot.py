@@ -40,3 +40,26 @@ def test_an_in_process_bot_leaves_the_process_as_it_found_it(github_sim_server, 
     log = bot.log()
     assert "engine started" in log and f"the secret is {REDACTED}" in log
     assert secret not in log
+
+
+def test_the_bot_stops_even_when_a_background_task_swallows_a_cancellation(stack):
+    """As `asyncio.wait_for` does on Python 3.11 when what it waits for completes as the
+    cancellation arrives: the engine's forwarder once held a shutdown for ever that way."""
+    import asyncio
+    import time
+
+    async def stubborn() -> None:
+        try:
+            await asyncio.sleep(3600)
+        except asyncio.CancelledError:
+            pass  # the cancellation lost
+        await asyncio.sleep(3600)
+
+    async def add_to_the_engine() -> None:
+        engine.active_engine()._tasks.append(asyncio.create_task(stubborn(), name="stubborn"))
+
+    stack.bot.client.portal.call(add_to_the_engine)
+    started = time.monotonic()
+    stack.bot.stop()
+    assert time.monotonic() - started < 30
+    assert engine._active is None

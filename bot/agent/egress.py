@@ -104,8 +104,9 @@ async def _run(argv: list[str], *, input: str | None = None) -> None:
     proc = await asyncio.create_subprocess_exec(
         *argv, env=_env(), stdin=asyncio.subprocess.PIPE if input else asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
-    out, _ = await asyncio.wait_for(proc.communicate(input.encode() if input else None),
-                                    SETUP_TIMEOUT)
+    # `asyncio.timeout` here and below: `wait_for` can lose a cancellation on Python 3.11.
+    async with asyncio.timeout(SETUP_TIMEOUT):
+        out, _ = await proc.communicate(input.encode() if input else None)
     if proc.returncode != 0:
         raise EgressUnavailable(f"{argv[0]} failed: {out.decode(errors='replace').strip()[:300]}")
 
@@ -126,7 +127,8 @@ async def _start_holder() -> tuple[asyncio.subprocess.Process, str]:
         env=_env(), stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.DEVNULL)
     assert holder.stdout is not None
-    line = await asyncio.wait_for(holder.stdout.readline(), SETUP_TIMEOUT)
+    async with asyncio.timeout(SETUP_TIMEOUT):
+        line = await holder.stdout.readline()
     if line.strip() != b"ready":
         await _kill(holder)
         raise EgressUnavailable("could not create a network namespace (unshare)")
@@ -143,7 +145,8 @@ async def _start_slirp(pid: str) -> asyncio.subprocess.Process:
             stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
         os.close(ready_write)
         ready_write = -1
-        ready = await asyncio.wait_for(asyncio.to_thread(os.read, ready_read, 1), SETUP_TIMEOUT)
+        async with asyncio.timeout(SETUP_TIMEOUT):
+            ready = await asyncio.to_thread(os.read, ready_read, 1)
     finally:
         os.close(ready_read)
         if ready_write >= 0:

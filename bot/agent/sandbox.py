@@ -396,7 +396,10 @@ class Sandbox:
         reader = asyncio.ensure_future(pump())
         timed_out = False
         try:
-            await asyncio.wait_for(asyncio.shield(proc.wait()), timeout)
+            # `asyncio.timeout`, not `wait_for`: on Python 3.11 wait_for loses a cancellation
+            # (`/backend cancel`) that arrives as the command ends.
+            async with asyncio.timeout(timeout):
+                await asyncio.shield(proc.wait())
         except TimeoutError:
             timed_out = True
             _kill_tree(proc.pid)
@@ -408,7 +411,8 @@ class Sandbox:
             await proc.wait()
         # A grandchild that escaped the group (unsandboxed only) may still hold the pipe.
         try:
-            await asyncio.wait_for(reader, 2.0)
+            async with asyncio.timeout(2.0):
+                await reader
         except TimeoutError:
             pass
         output = buffer.text()

@@ -128,7 +128,8 @@ async def _grep_rg(rg: str, ctx: ToolContext, base: Path, args: GrepInput) -> li
         stdin=asyncio.subprocess.DEVNULL, env={"PATH": os.environ.get("PATH", os.defpath)},
     )  # fmt: skip
     try:
-        stdout, stderr = await asyncio.wait_for(proc.communicate(), 60)
+        async with asyncio.timeout(60):  # not wait_for, which can lose a cancellation on 3.11
+            stdout, stderr = await proc.communicate()
     except TimeoutError:
         proc.kill()
         await proc.wait()
