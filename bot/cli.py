@@ -205,19 +205,25 @@ def _fmt_time(value: float | None) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(value)) if value else "-"
 
 
+def _bot_database_or_exit(settings: Settings, command: str) -> int | None:
+    """None when the bot's database is there and answers; else the exit code, said why. A
+    command reading it never makes one where no bot has run."""
+    location = database.parse_url(settings.database_url)
+    if not location.postgres and not Path(location.target).is_file():
+        _say(f"no database at {location.target}: no bot has run with this data folder. "
+             f"Run `{command}` where `serve` runs, or set BOT_DATA_DIR or DATABASE_URL as it has them.")
+        return EXIT_FAILED
+    return _database_or_exit(settings)
+
+
 def _jobs(settings: Settings, args: argparse.Namespace) -> int:
     from bot.jobstore import JobStore
     from bot.transcripts import printable
 
-    location = database.parse_url(settings.database_url)
-    if not location.postgres and not Path(location.target).is_file():
-        _say(f"no jobs database at {location.target}: no bot has run with this data folder. "
-             "Run `jobs` where `serve` runs, or set BOT_DATA_DIR or DATABASE_URL as it has them.")
-        return EXIT_FAILED
-    failed = _database_or_exit(settings)
+    failed = _bot_database_or_exit(settings, "jobs")
     if failed:
         return failed
-    _say(f"jobs in {location.address}")
+    _say(f"jobs in {database.parse_url(settings.database_url).address}")
     store = JobStore(settings.database_url)
     store.open()
     try:
@@ -259,15 +265,10 @@ def _usage(settings: Settings, args: argparse.Namespace) -> int:
     from bot.budgets import ledger, usd
     from bot.transcripts import printable
 
-    location = database.parse_url(settings.database_url)
-    if not location.postgres and not Path(location.target).is_file():
-        _say(f"no database at {location.target}: no bot has run with this data folder. "
-             "Run `usage` where `serve` runs, or set BOT_DATA_DIR or DATABASE_URL as it has them.")
-        return EXIT_FAILED
-    failed = _database_or_exit(settings)
+    failed = _bot_database_or_exit(settings, "usage")
     if failed:
         return failed
-    _say(f"model spend in {location.address} (UTC days)")
+    _say(f"model spend in {database.parse_url(settings.database_url).address} (UTC days)")
     store = database.Database(settings.database_url)
     try:
         rows = ledger(store).by_repo_day(since=args.since, repo=args.repo)

@@ -212,7 +212,7 @@ def test_jobs_in_a_folder_where_no_bot_ran_says_so_and_creates_nothing(tmp_path)
     result = backend_bot(tmp_path, "jobs")
     assert result.returncode == 1
     assert_clean(result)
-    assert "no jobs database at" in result.stderr and "BOT_DATA_DIR" in result.stderr
+    assert "no database at" in result.stderr and "BOT_DATA_DIR" in result.stderr
     assert not (tmp_path / "data").exists()
 
 
