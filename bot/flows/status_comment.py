@@ -19,7 +19,7 @@ from bot.errors import TransientError, UserFacingError
 from bot.flows.services import installation
 from bot.github.client import ReactionTarget
 from bot.redact import redact
-from bot.sanitize import blockquote, neutralise
+from bot.sanitize import blockquote
 
 STATUS_UPDATE_INTERVAL = 2.0
 STATUS_TICK = 20.0
@@ -121,9 +121,7 @@ class StatusComment:
 
     async def asked(self, question: str, headline: str) -> None:
         """The run waits for the answer to the agent's question: say so, with the question."""
-        # Neutralised again once quoted: the sanitiser reads a fence inside a quote as prose, so
-        # the text GitHub gets is the one it judged (over-cautious inside code, never under).
-        await self.show(Status(headline, detail=neutralise(blockquote(question))))
+        await self.show(Status(headline, detail=blockquote(question)))
 
     async def failed(self, reason: str) -> None:
         await self.show(Status(texts.FAILED.format(reason=redact(reason),

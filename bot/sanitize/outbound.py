@@ -86,8 +86,10 @@ def neutralise_line(text: str) -> str:
 
 
 def blockquote(text: str) -> str:
-    """Neutralised text quoted line by line, so the quote keeps the structure that was read."""
-    return "\n".join(f"> {line}" if line.strip() else ">" for line in text.splitlines())
+    """Text quoted line by line, so the quote keeps the structure that was read; neutralised
+    as quoted, because quoting changes what is code (a fence inside a quote is read as prose
+    here): GitHub gets the text that was judged, over-cautious inside code, never under."""
+    return neutralise("\n".join(f"> {line}" if line.strip() else ">" for line in text.splitlines()))
 
 
 def _without_comments(text: str) -> str:
