@@ -30,7 +30,8 @@ REGULAR_FILE_MODES = frozenset({"100644", "100755"})
 # Bigger files are not searched for leftover markers: they count as unresolved.
 MARKER_SCAN_MAX_BYTES = 20 * 1024 * 1024
 # The lines git writes around each side of a conflict (`=======` alone is common in text).
-_MARKER = re.compile(rb"^(?:<{7,}|\|{7,}|>{7,})(?:[ \t]|\r?$)", re.MULTILINE)
+MARKER_SIZE = 7
+_MARKER = re.compile(rb"^(?:<{%d,}|\|{%d,}|>{%d,})(?:[ \t]|\r?$)" % ((MARKER_SIZE,) * 3), re.MULTILINE)
 
 
 class UnusableLog(BotError):
@@ -59,6 +60,11 @@ async def begin(path: Path, target: str, author: dict[str, str]) -> MergeStart:
     sha = (await git.run_git(["rev-parse", "--verify", f"{target}^{{commit}}"], cwd=path)).strip()
     if await succeeds(path, ["merge-base", "--is-ancestor", sha, "HEAD"]):
         return MergeStart(up_to_date=True, target_sha=sha)
+    # The repository's .gitattributes may make git's markers shorter than the bot looks for;
+    # $GIT_DIR/info/attributes (the bot's own, out of the agent's reach) outranks it.
+    info = Path(path) / ".git" / "info"
+    await asyncio.to_thread(info.mkdir, exist_ok=True)
+    await asyncio.to_thread((info / "attributes").write_text, f"* conflict-marker-size={MARKER_SIZE}\n")
     try:
         await git.run_git(["merge", "--quiet", "--no-commit", "--no-ff", sha], cwd=path, env=author)
     except GitError:
@@ -73,6 +79,10 @@ async def begin(path: Path, target: str, author: dict[str, str]) -> MergeStart:
 
 async def abort(path: Path) -> None:
     """Leave no merge in progress behind (a later checkout of the branch would refuse it)."""
+    # A round that failed before its checkout was made has nothing to abort, and git would look
+    # for a repository above the missing one.
+    if not (Path(path) / ".git").is_dir():
+        return
     if await succeeds(path, ["rev-parse", "--quiet", "--verify", "MERGE_HEAD"]):
         done = await asyncio.to_thread(git.run_git_sync, ["merge", "--abort"], cwd=path)
         if done.returncode != 0:  # the next checkout (`checkout -f -B`) clears it all the same
@@ -123,6 +133,10 @@ async def unresolved(path: Path, conflicts: list[str]) -> list[str]:
     left = set(await unmerged(path))
     for name in conflicts:
         if name in left:
+            continue
+        if "\ufffd" in name:
+            # Not UTF-8: git reads its name back differently, so its content cannot be checked.
+            left.add(name)
             continue
         spec = f":0:{name}"
         if not await succeeds(path, ["cat-file", "-e", spec]):

@@ -223,13 +223,17 @@ async def _work(ctx: JobContext, gathered: Gathered, request: WorkRequest,
                               check_run=live.where())
         if result.outcome != "bound":
             raise UserFacingError(result.reason or "the agent stopped without finishing")
-    if conflicts:
-        # The bot's own check, whatever the agent says: nothing conflicted goes in unresolved.
-        left = await branch_merge.unresolved(workspace.path, conflicts)
-        if left:
-            return WorkResult("unresolved", workspace.branch, usage=usage, conflicts=left,
-                              reason="the agent finished with these files still conflicted",
-                              check_run=live.where())
+    async def still_conflicted() -> WorkResult | None:
+        """The bot's own check, whatever the agent says: nothing conflicted goes in unresolved."""
+        left = await branch_merge.unresolved(workspace.path, conflicts) if conflicts else []
+        if not left:
+            return None
+        return WorkResult("unresolved", workspace.branch, usage=usage, conflicts=left,
+                          reason="the agent finished with these files still conflicted",
+                          check_run=live.where())
+
+    if unresolved := await still_conflicted():
+        return unresolved
     changed = await changed_files(workspace)
     # A limit never loses work: what exists is committed, with an entry the bot writes when the
     # agent wrote none.
@@ -249,6 +253,9 @@ async def _work(ctx: JobContext, gathered: Gathered, request: WorkRequest,
             "testing_performed": with_bot_tests(entry.testing_performed, tests)})
     entry = entry.model_copy(update={"timestamp": now_utc(), "trigger": request.trigger})
     await asyncio.to_thread(append_entry, workspace.path, entry)
+    # Again, on what is committed: the repository's own tests ran in between and may rewrite.
+    if unresolved := await still_conflicted():
+        return unresolved
 
     await status.at_stage(texts.STAGE_PUSHING)
     requester = ctx.job.spec["requester"]
