@@ -5,7 +5,8 @@ webhook path makes no network call and two deliveries at once cannot both take t
 (SQLite has one writer; on PostgreSQL a transaction-scoped advisory lock per person orders them).
 Only work counts (an issue's label or command, a command on a pull request, a review,
 `update`, and the work a `retry` submits again): `help`, `status` and `cancel` never do, nor
-the update rounds the bot starts itself when the default branch moves.
+the update rounds the bot starts itself when the default branch moves, nor a conversation
+resumed by an answer.
 
 A trigger over the limit is stored as a job of kind `rate_limited` instead of the work it asked
 for: the first of the hour posts one polite comment saying when the person may ask again; the
@@ -62,8 +63,12 @@ class TriggerGate:
         transaction, on its connection."""
         _, _, _, kind, key, spec_text, _ = row
         spec = json.loads(spec_text)
-        if spec.get("trigger") == "default_branch":
-            return None  # an update round the bot started itself: nobody asked for it
+        if spec.get("trigger") == "default_branch" or spec.get("resume_question") is not None:
+            # An update round the bot started itself, or a conversation going on after its
+            # question was answered: nobody asked for new work (and an answer is never lost).
+            return None
+        if not spec.get("requester"):
+            return None  # no person to count, and never one shared bucket for all of them
         installation_id = spec.get("installation_id") or 0
         # GitHub logins are case-insensitive.
         person = str(spec.get("requester") or "").lower()

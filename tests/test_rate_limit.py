@@ -73,6 +73,10 @@ async def test_the_21st_trigger_in_an_hour_is_refused_once_and_the_next_hour_is_
     automatic = JobRequest("update", f"{REPO}#9", {"repo": REPO, "installation_id": 42, "number": 9,
                                                    "requester": "alice", "trigger": "default_branch"})
     assert await submit(store, "push", automatic) == ["update"]
+    # Nor is the conversation an answer resumes: it goes on whatever alice's hour holds.
+    resumed = work("alice")
+    resumed.spec["resume_question"] = 3
+    assert await submit(store, "answered", resumed) == ["issue"]
     # A repeat of an accepted delivery is the job it made, not another trigger.
     first = await store.submit("d5", "issues", [work("alice", number=5)])
     assert first == [(store.of_delivery("d5", "issue", f"{REPO}#5").id, False)]
