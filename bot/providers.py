@@ -173,8 +173,10 @@ def _google_credentials_file(path: Path) -> tuple[Any, str | None]:
     if kind == "authorized_user":
         found = user_credentials.Credentials.from_authorized_user_info(info, scopes=list(VERTEX_SCOPES))
         return found, info.get("quota_project_id")
-    raise ValueError(f"{path} holds credentials of type {kind!r}; a service account key or a user's "
-                     "application default credentials (type service_account or authorized_user) are read")
+    # Said on GitHub when a run fails on it: the file's type, never where it lives.
+    raise ValueError(f"GOOGLE_APPLICATION_CREDENTIALS holds credentials of type {kind!r}; a service "
+                     "account key or a user's application default credentials (type service_account or "
+                     "authorized_user) are read")
 
 
 def describe(settings: Settings) -> str:

@@ -26,7 +26,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 import handlers
-from bot import logs, providers, webhooks
+from bot import logs, webhooks
 from bot.engine import Engine
 from bot.errors import WebhookError
 from bot.jobstore import JobStore
@@ -255,7 +255,8 @@ def create_app(
             "problems": problems,
             "workers": settings.workers if engine.run_workers else 0,
             "database": "postgresql" if engine.database.postgres else "sqlite",
-            "provider": providers.describe(settings),
+            # Unauthenticated: the provider's name, not the cloud project or region behind it.
+            "provider": settings.model_provider,
         }
         if problems:
             body["message"] = "The bot cannot work: " + "; ".join(problems) + "."
