@@ -85,7 +85,6 @@ class _Subject:
     title: str
     head_ref: str
     base_ref: str
-    html_url: str
 
 
 class _CiFixStatus(StatusComment):
@@ -231,15 +230,14 @@ async def _read_pull(ctx: JobContext, gathered: Gathered) -> dict | str:
         return f"#{pull.number} is not on one of the bot's branches"
     if pull.head_sha != sha:
         return f"{sha[:7]} is no longer the head of #{pull.number}"
-    own = await client.own_login()
     comments = [c.body for c in await client.list_issue_comments(repo, pull.number)
-                if c.user.login == own]
+                if c.user.login == gathered.bot_login]
     if any(comment_marker(sha) in body for body in comments):
         return f"{sha[:7]} was dealt with already"
     head = await client.get_commit(repo, sha)
     return {
         "subject": {"number": pull.number, "title": pull.title, "head_ref": pull.head_ref,
-                    "base_ref": pull.base_ref, "html_url": pull.html_url},
+                    "base_ref": pull.base_ref},
         "rounds": [match for body in comments for match in _ROUND.findall(body)],
         "head_author": head.author_email,
     }
@@ -258,7 +256,7 @@ async def _failing_checks(ctx: JobContext, gathered: Gathered) -> list[dict]:
 
 def _status_check(status: CommitStatus) -> dict:
     return {"name": status.context, "conclusion": status.state, "title": redact(status.description),
-            "summary": "", "text": "", "annotations": [], "log": "", "url": status.target_url}
+            "summary": "", "text": "", "annotations": [], "log": ""}
 
 
 async def _check_run_details(client: InstallationClient, repo: str, run: CheckRun) -> dict:
@@ -273,7 +271,7 @@ async def _check_run_details(client: InstallationClient, repo: str, run: CheckRu
     output = run.output
     # CI output is where a leaked credential shows up: none of it reaches the model, the
     # checkpoint or the transcript.
-    return {"name": run.name, "conclusion": run.conclusion or "", "url": run.html_url,
+    return {"name": run.name, "conclusion": run.conclusion or "",
             "title": redact((output.get("title") or "")[:500]),
             "summary": redact((output.get("summary") or "")[:MAX_CHECK_CHARS]),
             "text": redact((output.get("text") or "")[-MAX_CHECK_CHARS:]),

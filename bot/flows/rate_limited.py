@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import datetime as dt
 
-from bot import markers, texts
+from bot import texts
 from bot.engine import JobContext
-from bot.flows.services import installation
+from bot.flows.publish import reply
 
 
 async def run(ctx: JobContext) -> str:
@@ -18,12 +18,7 @@ async def run(ctx: JobContext) -> str:
         return refused + " (already told this hour)"
     again = dt.datetime.fromtimestamp(spec["again_at"], dt.UTC)
 
-    async def post() -> None:
-        client = await installation(ctx)
-        await client.upsert_comment(
-            spec["repo"], spec["number"], markers.status(f"rate-limited-job-{ctx.job.id}"),
-            texts.RATE_LIMITED.format(login=spec["requester"], limit=spec["limit"],
-                                      again=f"{again:%H:%M} UTC"))
-
-    await ctx.step("refuse", post, retries=3)
+    # Where the trigger was written: a review thread's command is answered in its thread.
+    await reply(ctx, texts.RATE_LIMITED.format(login=spec["requester"], limit=spec["limit"],
+                                               again=f"{again:%H:%M} UTC"), kind="rate-limited")
     return refused
