@@ -22,7 +22,7 @@ from bot.logs import get_logger
 from bot.redact import redact
 from bot.worklog import WORKLOG_FILE, WORKLOG_MAX_BYTES
 from bot.worklog_merge import merge_worklog
-from bot.workspace import remove_nested_repositories
+from bot.workspace import JOB_TRAILER, remove_nested_repositories
 
 log = get_logger(__name__)
 
@@ -75,6 +75,16 @@ async def begin(path: Path, target: str, author: dict[str, str]) -> MergeStart:
     if combined:
         await combine_worklog(path, conflicts.pop(WORKLOG_FILE))
     return MergeStart(target_sha=sha, worklog_combined=combined, conflicts=sorted(conflicts))
+
+
+async def commit_merge(path: Path, source: str, branch: str, *, worklog_combined: bool, job_id: int,
+                       author: dict[str, str]) -> str:
+    """Commit a merge the bot made alone (nothing for the agent to resolve); its sha."""
+    combined = (f"{WORKLOG_FILE} was combined entry by entry: the entries of {source} as they are, "
+                f"then the ones this branch added.\n\n" if worklog_combined else "")
+    message = f"Merge {source} into {branch}\n\n{combined}{JOB_TRAILER}: {job_id}\n"
+    await git.run_git(["commit", "--quiet", "--no-verify", "-F", "-"], cwd=path, env=author, input=message)
+    return (await git.run_git(["rev-parse", "HEAD"], cwd=path)).strip()
 
 
 async def abort(path: Path) -> None:

@@ -29,9 +29,8 @@ from bot.github import git
 from bot.github.errors import GitError
 from bot.repo_config import CONFIG_PATH, DEFAULT_CONFIG, RepoConfigError, parse_repo_config
 from bot.routing import JobRequest, job_key
-from bot.worklog import WORKLOG_FILE
 from bot.worklog_merge import WorklogConflict
-from bot.workspace import JOB_TRAILER, Identity, Workspace, push_branch
+from bot.workspace import Identity, Workspace, push_branch
 
 MERGE_RETRIES = 3
 
@@ -135,13 +134,8 @@ async def _merge(ctx: JobContext, found: Found, workspace: Workspace, target: st
         return await _hand_to_update(ctx, found, number, started)
     if not started.worklog_combined:
         return f"merges with {default} cleanly: nothing to do"
-    message = (f"Merge {default} into {branch}\n\n"
-               f"{WORKLOG_FILE} was combined entry by entry: the entries of {default} as they "
-               f"are, then the ones this branch added.\n\n"
-               f"{JOB_TRAILER}: {ctx.job.id}\n")
-    await git.run_git(["commit", "--quiet", "--no-verify", "-F", "-"], cwd=path, env=author,
-                      input=message)
-    sha = (await git.run_git(["rev-parse", "HEAD"], cwd=path)).strip()
+    sha = await branch_merge.commit_merge(path, default, branch, worklog_combined=True, job_id=ctx.job.id,
+                                          author=author)
     try:
         await push_branch(workspace, token, protected={default})
     except GitError:

@@ -291,12 +291,9 @@ async def _start_merge(ctx: JobContext, source: str, workspace: Workspace, ident
         return WorkResult("up_to_date", workspace.branch)
     if started.conflicts:
         return started
-    combined = (f"{WORKLOG_FILE} was combined entry by entry: the entries of {source} as they "
-                f"are, then the ones this branch added.\n\n" if started.worklog_combined else "")
-    message = f"Merge {source} into {workspace.branch}\n\n{combined}{JOB_TRAILER}: {ctx.job.id}\n"
-    await git.run_git(["commit", "--quiet", "--no-verify", "-F", "-"], cwd=workspace.path,
-                      env=identity.env(), input=message)
-    sha = await _head(workspace)
+    sha = await branch_merge.commit_merge(workspace.path, source, workspace.branch,
+                                          worklog_combined=started.worklog_combined, job_id=ctx.job.id,
+                                          author=identity.env())
     token = await services(ctx).github.installation_token(ctx.job.spec["installation_id"])
     await push_branch(workspace, token, protected=protected | {source})
     return WorkResult("merged", workspace.branch, sha=sha, continued=True)
